@@ -1,0 +1,1 @@
+"""The bot: settings, logging, pipeline assembly and the per-room entry point."""

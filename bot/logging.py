@@ -1,0 +1,190 @@
+"""Logging for every process of the project: loguru, one JSON object per line.
+
+Redaction happens in the sink, so it covers our records, Pipecat's, and whatever the
+standard library loggers of httpx, openai or websockets emit (they are routed into
+loguru here). Configured secret values, `Authorization` header values and bearer tokens
+become `[REDACTED]` wherever they appear: message, extras or exception text. Unless
+transcript logging is switched on, what the user said and what the bot answered is
+withheld too, including the text Pipecat itself logs at debug level.
+"""
+
+import json
+import logging
+import re
+import sys
+import traceback
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC
+from typing import Any, TextIO
+
+from loguru import logger
+
+REDACTED = "[REDACTED]"
+WITHHELD = "[withheld]"
+
+_CREDENTIAL_PATTERNS = [
+    # An Authorization header value, whatever its scheme, in headers, dicts or reprs.
+    re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:\w+\s+)?[^\s\"',;}\]]+"),
+    re.compile(r"(?i)(\b(?:x-)?api[-_]key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}\]]+"),
+    # A bearer token anywhere else.
+    re.compile(r"(?i)(\bbearer\s+)[^\s\"',;}\]]+"),
+]
+
+# Lines in which Pipecat (and we, at debug level) quote conversation text. The part
+# that carries the text is replaced, the rest of the line stays useful.
+_CONTENT_PATTERNS = [
+    re.compile(r"(Generating TTS \[).*?(\])$", re.S),
+    re.compile(r"(Generating LLM response).*$", re.S),
+    re.compile(r"(Setting up LLM conversation).*$", re.S),
+    re.compile(r"(TTS request: \S+ - ).*$", re.S),
+    re.compile(r"(System instruction composed: ).*$", re.S),
+    re.compile(r"(Using system instruction: ).*$", re.S),
+    re.compile(r"(\btext: \[).*?(\])", re.S),
+]
+
+# Conversation text shorter than this is not tracked: it would redact common words.
+_MIN_TRACKED_TEXT = 6
+
+
+class Redactor:
+    """Removes secrets and, unless allowed, conversation text from log lines."""
+
+    def __init__(self, secrets: Iterable[str], *, log_transcripts: bool) -> None:
+        self._secrets: list[str] = []
+        for secret in secrets:
+            if len(secret) >= 4:
+                # The JSON-escaped form too, since whole lines are serialized first.
+                self._secrets.extend({secret, json.dumps(secret)[1:-1]})
+        # Longest first, so a secret that contains another is removed whole.
+        self._secrets.sort(key=len, reverse=True)
+        self._log_transcripts = log_transcripts
+        self._conversation: deque[str] = deque(maxlen=512)
+
+    @property
+    def log_transcripts(self) -> bool:
+        """Whether conversation text may appear in logs."""
+        return self._log_transcripts
+
+    def track_conversation_text(self, text: str) -> None:
+        """Remember a user transcript or bot sentence so no later line can quote it."""
+        text = text.strip()
+        if self._log_transcripts or len(text) < _MIN_TRACKED_TEXT:
+            return
+        if text not in self._conversation:
+            self._conversation.append(text)
+
+    def withhold_content(self, text: str) -> str:
+        """Replace conversation text in a message, unless transcripts may be logged."""
+        if self._log_transcripts or not text:
+            return text
+        for pattern in _CONTENT_PATTERNS:
+            text = pattern.sub(lambda m: _keep_frame(m), text)
+        for spoken in self._conversation:
+            if spoken in text:
+                text = text.replace(spoken, WITHHELD)
+        return text
+
+    def scrub_credentials(self, text: str) -> str:
+        """Replace secret values, authorization headers and bearer tokens."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        for pattern in _CREDENTIAL_PATTERNS:
+            text = pattern.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        return text
+
+
+def _keep_frame(match: re.Match[str]) -> str:
+    """Keep the pattern's fixed parts around the withheld text."""
+    groups = [g for g in match.groups() if g is not None]
+    opening = groups[0]
+    closing = groups[1] if len(groups) > 1 else ""
+    return f"{opening}{WITHHELD}{closing}"
+
+
+class RedactingSink:
+    """A loguru sink that renders each record as one redacted line."""
+
+    def __init__(self, stream: TextIO, redactor: Redactor, *, json_format: bool) -> None:
+        self._stream = stream
+        self._redactor = redactor
+        self._json = json_format
+
+    def write(self, message: Any) -> None:
+        """Render, redact and write one record."""
+        record = message.record
+        text = self._redactor.withhold_content(record["message"])
+        exception = ""
+        if record["exception"] is not None:
+            exc_type, exc_value, exc_tb = record["exception"]
+            exception = "".join(traceback.format_exception(exc_type, exc_value, exc_tb))
+            exception = self._redactor.withhold_content(exception)
+        extra = {
+            key: self._redactor.withhold_content(value) if isinstance(value, str) else value
+            for key, value in record["extra"].items()
+        }
+        if self._json:
+            line = json.dumps(
+                {
+                    "ts": record["time"].astimezone(UTC).isoformat(timespec="milliseconds"),
+                    "level": record["level"].name,
+                    "logger": record["name"],
+                    "function": record["function"],
+                    "message": text,
+                    **extra,
+                    **({"exception": exception} if exception else {}),
+                },
+                default=str,
+                ensure_ascii=False,
+            )
+        else:
+            context = " ".join(f"{k}={v}" for k, v in extra.items())
+            stamp = record["time"].strftime("%H:%M:%S.%f")[:-3]
+            line = f"{stamp} {record['level'].name:<7} {record['name']}: {text} {context}"
+            line = line.rstrip() + (f"\n{exception.rstrip()}" if exception else "")
+        self._stream.write(self._redactor.scrub_credentials(line) + "\n")
+        self._stream.flush()
+
+
+class _InterceptHandler(logging.Handler):
+    """Route standard library log records into loguru, and so through the sink."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
+
+
+def setup_logging(
+    *,
+    level: str,
+    json_format: bool,
+    secrets: Iterable[str],
+    log_transcripts: bool,
+    stream: TextIO | None = None,
+    **context: str,
+) -> Redactor:
+    """Install the redacting sink as the only log destination of this process.
+
+    Args:
+        level: Minimum level written.
+        json_format: One JSON object per line (production) or readable text.
+        secrets: Values that must never appear in a log line.
+        log_transcripts: Whether conversation text may be logged.
+        stream: Where lines go; standard error by default.
+        **context: Fields added to every record, such as the room.
+
+    Returns:
+        The redactor, so the pipeline can register conversation text with it.
+    """
+    redactor = Redactor(secrets, log_transcripts=log_transcripts)
+    sink = RedactingSink(stream or sys.stderr, redactor, json_format=json_format)
+    logger.remove()
+    logger.configure(extra=context)
+    # diagnose=False: loguru would otherwise print local variable values in tracebacks.
+    logger.add(sink.write, level=level, format="{message}", backtrace=False, diagnose=False)
+    logging.basicConfig(handlers=[_InterceptHandler()], level=logging.INFO, force=True)
+    return redactor

@@ -1,0 +1,178 @@
+"""The voice pipeline, assembled for any Pipecat transport.
+
+transport in → Silero VAD → Voxtral STT → user turn aggregation → Cerebras LLM →
+text chunker → Chatterbox TTS → transport out → assistant aggregation
+
+LiveKit provides the transport in production (`bot.room`); tests and benchmarks pass
+their own, so everything here runs without an SFU.
+"""
+
+import aiohttp
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.audio.vad_processor import VADProcessor
+from pipecat.services.stt_service import STTService
+from pipecat.transports.base_transport import BaseTransport
+from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
+from pipecat.turns.user_stop import (
+    BaseUserTurnStopStrategy,
+    SpeechTimeoutUserTurnStopStrategy,
+    TurnAnalyzerUserTurnStopStrategy,
+)
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+
+from bot.logging import Redactor
+from bot.settings import Settings
+from processors.text_chunker import TextChunker
+from processors.transcript_log_guard import TranscriptLogGuard
+from processors.turn_metrics import TurnMetricsObserver
+from services.cerebras_llm import CerebrasPolicyLLMService
+from services.chatterbox_tts import ChatterboxTTSService
+from services.voxtral_stt import VoxtralRealtimeSTTService, VoxtralSegmentedSTTService
+
+AUDIO_IN_SAMPLE_RATE = 16000
+AUDIO_OUT_SAMPLE_RATE = 24000
+TURN_METRICS_MESSAGE = "turn-metrics"
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value else None
+
+
+def create_stt(settings: Settings, http: aiohttp.ClientSession) -> STTService:
+    """The Voxtral service for the configured mode."""
+    timeout_s = settings.voxtral_timeout_ms / 1000
+    if settings.voxtral_mode == "segmented":
+        return VoxtralSegmentedSTTService(
+            base_url=settings.voxtral_http_url,
+            model=settings.voxtral_model,
+            aiohttp_session=http,
+            api_key=_secret(settings.voxtral_api_key),
+            timeout_s=timeout_s,
+        )
+    return VoxtralRealtimeSTTService(
+        url=settings.voxtral_ws_url,
+        model=settings.voxtral_model,
+        api_key=_secret(settings.voxtral_api_key),
+        timeout_s=timeout_s,
+    )
+
+
+def create_llm(settings: Settings) -> CerebrasPolicyLLMService:
+    """The Cerebras service with the project's failure policy."""
+    return CerebrasPolicyLLMService(
+        api_key=settings.cerebras_api_key.get_secret_value(),
+        base_url=settings.cerebras_base_url,
+        timeout_s=settings.llm_timeout_ms / 1000,
+        settings=CerebrasPolicyLLMService.Settings(
+            model=settings.cerebras_model, system_instruction=settings.system_prompt
+        ),
+    )
+
+
+def create_tts(settings: Settings, http: aiohttp.ClientSession) -> ChatterboxTTSService:
+    """The Chatterbox service."""
+    return ChatterboxTTSService(
+        base_url=settings.chatterbox_url,
+        aiohttp_session=http,
+        api_key=_secret(settings.chatterbox_api_key),
+        streaming=settings.chatterbox_streaming,
+        timeout_s=settings.chatterbox_timeout_ms / 1000,
+        settings=ChatterboxTTSService.Settings(
+            voice=settings.chatterbox_voice,
+            exaggeration=settings.chatterbox_exaggeration,
+            cfg_weight=settings.chatterbox_cfg_weight,
+            temperature=settings.chatterbox_temperature,
+        ),
+    )
+
+
+def create_turn_strategies(settings: Settings) -> UserTurnStrategies:
+    """When a user turn starts (and may interrupt the bot) and when it ends.
+
+    `speech_timeout` ends the turn as soon as the VAD's endpointing silence
+    (`VAD_STOP_SECS`) has passed and the final transcript is in; `smart_turn` lets the
+    smart-turn model judge whether the user has finished, at some CPU cost per pause.
+    """
+    interrupt = settings.enable_interruptions
+    stop: BaseUserTurnStopStrategy
+    if settings.turn_stop_strategy == "smart_turn":
+        from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+
+        stop = TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())
+    else:
+        stop = SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)
+    return UserTurnStrategies(
+        start=[
+            VADUserTurnStartStrategy(enable_interruptions=interrupt),
+            TranscriptionUserTurnStartStrategy(enable_interruptions=interrupt),
+        ],
+        stop=[stop],
+    )
+
+
+def build_worker(
+    *,
+    transport: BaseTransport,
+    settings: Settings,
+    http: aiohttp.ClientSession,
+    room: str,
+    redactor: Redactor,
+) -> PipelineWorker:
+    """Assemble the pipeline for one room and the worker that runs it."""
+    vad = VADProcessor(
+        vad_analyzer=SileroVADAnalyzer(
+            params=VADParams(
+                confidence=settings.vad_confidence,
+                start_secs=settings.vad_start_secs,
+                stop_secs=settings.vad_stop_secs,
+            )
+        )
+    )
+    user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
+        LLMContext(),
+        user_params=LLMUserAggregatorParams(user_turn_strategies=create_turn_strategies(settings)),
+    )
+    pipeline = Pipeline(
+        [
+            transport.input(),
+            vad,
+            create_stt(settings, http),
+            user_aggregator,
+            create_llm(settings),
+            TextChunker(
+                min_chars=settings.chunk_min_chars,
+                max_wait_s=settings.chunk_max_wait_ms / 1000,
+            ),
+            create_tts(settings, http),
+            transport.output(),
+            assistant_aggregator,
+        ]
+    )
+    turn_metrics = TurnMetricsObserver(room=room)
+    observers = [turn_metrics]
+    if not settings.log_transcripts:
+        observers.append(TranscriptLogGuard(redactor=redactor))
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(
+            audio_in_sample_rate=AUDIO_IN_SAMPLE_RATE,
+            audio_out_sample_rate=AUDIO_OUT_SAMPLE_RATE,
+            enable_metrics=True,
+        ),
+        observers=observers,
+        idle_timeout_secs=None,
+    )
+
+    @turn_metrics.event_handler("on_turn_metrics")
+    async def send_to_client(_: TurnMetricsObserver, record: dict) -> None:
+        await worker.rtvi.send_server_message({"type": TURN_METRICS_MESSAGE, **record})
+
+    return worker

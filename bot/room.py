@@ -1,0 +1,98 @@
+"""One bot in one LiveKit room: join, greet, converse, leave when the room empties."""
+
+import asyncio
+from datetime import timedelta
+
+import aiohttp
+from livekit import api
+from loguru import logger
+from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.transports.livekit.transport import LiveKitParams, LiveKitTransport
+from pipecat.workers.runner import WorkerRunner
+
+from bot.logging import Redactor
+from bot.pipeline import build_worker
+from bot.settings import Settings
+
+AGENT_TOKEN_TTL = timedelta(hours=6)
+
+
+def mint_agent_token(settings: Settings, room: str) -> str:
+    """A token that lets this bot join, publish and subscribe in one room only."""
+    return (
+        api.AccessToken(
+            settings.livekit_api_key.get_secret_value(),
+            settings.livekit_api_secret.get_secret_value(),
+        )
+        .with_identity(settings.bot_identity)
+        .with_name("Voice agent")
+        .with_kind("agent")
+        .with_ttl(AGENT_TOKEN_TTL)
+        .with_grants(
+            api.VideoGrants(
+                room_join=True,
+                room=room,
+                agent=True,
+                can_publish=True,
+                can_subscribe=True,
+                can_publish_data=True,
+            )
+        )
+        .to_jwt()
+    )
+
+
+async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
+    """Serve one room until it empties, nobody comes, the SFU goes away, or a signal.
+
+    Every resource the session holds (HTTP sessions, sockets, the pipeline's
+    buffers) is released before this returns.
+    """
+    async with aiohttp.ClientSession() as http:
+        transport = LiveKitTransport(
+            url=settings.livekit_url,
+            token=mint_agent_token(settings, room),
+            room_name=room,
+            params=LiveKitParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                audio_in_user_tracks=False,
+            ),
+        )
+        worker = build_worker(
+            transport=transport, settings=settings, http=http, room=room, redactor=redactor
+        )
+        runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
+        someone_joined = asyncio.Event()
+
+        async def leave_if_nobody_comes() -> None:
+            try:
+                await asyncio.wait_for(someone_joined.wait(), settings.bot_idle_timeout_s)
+            except TimeoutError:
+                logger.info(f"Nobody joined within {settings.bot_idle_timeout_s:.0f}s, leaving")
+                await worker.cancel()
+
+        idle_watch = asyncio.create_task(leave_if_nobody_comes())
+
+        @transport.event_handler("on_first_participant_joined")
+        async def greet(_: LiveKitTransport, participant_id: str) -> None:
+            someone_joined.set()
+            logger.info("First participant joined")
+            await worker.queue_frame(TTSSpeakFrame(settings.greeting))
+
+        @transport.event_handler("on_participant_left")
+        async def maybe_leave(t: LiveKitTransport, participant_id: str, reason: str) -> None:
+            if not [p for p in t.get_participants() if p != settings.bot_identity]:
+                logger.info("Last participant left, ending the session")
+                await worker.cancel()
+
+        @transport.event_handler("on_disconnected")
+        async def sfu_gone(_: LiveKitTransport) -> None:
+            logger.warning("Disconnected from LiveKit, ending the session")
+            await worker.cancel()
+
+        await runner.add_workers(worker)
+        try:
+            await runner.run()
+        finally:
+            idle_watch.cancel()

@@ -1,0 +1,147 @@
+"""The one configuration object, read from the environment and `.env`.
+
+Everything the bot (and later the session server) needs is declared here, grouped by
+concern. Nothing else in the project reads the environment. A missing or invalid value
+surfaces as a `SettingsError` whose message names the variable and never its value.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Milliseconds = Annotated[int, Field(gt=0, le=600_000)]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class SettingsError(Exception):
+    """Configuration is missing or invalid; the message is safe to print."""
+
+
+class Settings(BaseSettings):
+    """Process configuration: LiveKit, engines, pipeline tuning, logging."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # LiveKit
+    livekit_url: str
+    livekit_api_key: SecretStr
+    livekit_api_secret: SecretStr
+
+    # Voxtral STT (vLLM)
+    voxtral_host: str = "127.0.0.1"
+    voxtral_port: Annotated[int, Field(gt=0, lt=65536)] = 8000
+    voxtral_tls: bool = False
+    voxtral_model: str = "mistralai/Voxtral-Mini-4B-Realtime-2602"
+    voxtral_api_key: SecretStr | None = None
+    voxtral_mode: Literal["realtime", "segmented"] = "realtime"
+    voxtral_timeout_ms: Milliseconds = 3000
+
+    # Chatterbox TTS
+    chatterbox_host: str = "127.0.0.1"
+    chatterbox_port: Annotated[int, Field(gt=0, lt=65536)] = 4123
+    chatterbox_tls: bool = False
+    chatterbox_voice: str = "default"
+    chatterbox_api_key: SecretStr | None = None
+    chatterbox_timeout_ms: Milliseconds = 2000
+    chatterbox_streaming: bool = True
+    chatterbox_exaggeration: Annotated[float, Field(ge=0, le=2)] | None = None
+    chatterbox_cfg_weight: Annotated[float, Field(ge=0, le=1)] | None = None
+    chatterbox_temperature: Annotated[float, Field(gt=0, le=5)] | None = None
+
+    # Cerebras LLM (any OpenAI-compatible chat completions endpoint)
+    cerebras_api_key: SecretStr
+    cerebras_base_url: str = "https://api.cerebras.ai/v1"
+    cerebras_model: str = "gpt-oss-120b"
+    llm_timeout_ms: Milliseconds = 10_000
+    system_prompt: str = (
+        "You are a friendly voice assistant. Your replies are spoken aloud, so answer in "
+        "one to three short sentences of plain speech: no lists, markdown, emoji or URLs."
+    )
+
+    # Text chunking between LLM and TTS
+    chunk_min_chars: Annotated[int, Field(ge=1, le=1000)] = 16
+    chunk_max_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 200
+
+    # Voice activity and turn taking
+    vad_start_secs: Annotated[float, Field(ge=0, le=2)] = 0.2
+    vad_stop_secs: Annotated[float, Field(ge=0, le=5)] = 0.4
+    vad_confidence: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    turn_stop_strategy: Literal["speech_timeout", "smart_turn"] = "speech_timeout"
+    enable_interruptions: bool = True
+
+    # Bot process
+    bot_idle_timeout_s: Seconds = 120
+    bot_identity: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")] = "agent"
+    greeting: str = "Hello! How can I help you today?"
+
+    # Logging
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    log_transcripts: bool = False
+
+    @field_validator("livekit_url")
+    @classmethod
+    def _livekit_url_is_websocket(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+    @field_validator("cerebras_base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def voxtral_http_url(self) -> str:
+        """Base URL of the Voxtral HTTP API."""
+        return (
+            f"{'https' if self.voxtral_tls else 'http'}://{self.voxtral_host}:{self.voxtral_port}"
+        )
+
+    @property
+    def voxtral_ws_url(self) -> str:
+        """URL of the Voxtral realtime websocket."""
+        scheme = "wss" if self.voxtral_tls else "ws"
+        return f"{scheme}://{self.voxtral_host}:{self.voxtral_port}/v1/realtime"
+
+    @property
+    def chatterbox_url(self) -> str:
+        """Base URL of the Chatterbox HTTP API."""
+        scheme = "https" if self.chatterbox_tls else "http"
+        return f"{scheme}://{self.chatterbox_host}:{self.chatterbox_port}"
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redactor."""
+        secrets = [
+            self.livekit_api_key,
+            self.livekit_api_secret,
+            self.cerebras_api_key,
+            self.voxtral_api_key,
+            self.chatterbox_api_key,
+        ]
+        return [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into one safe line.
+
+    Raises:
+        SettingsError: naming each bad variable and what is wrong, without values.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        problems = []
+        for error in e.errors(include_input=False, include_url=False):
+            name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+            reason = "is required but not set" if error["type"] == "missing" else error["msg"]
+            problems.append(f"{name} {reason}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,111 @@
+"""OpenAI chat completions (Cerebras' wire protocol) over a `Responder`."""
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from engines.backends import Responder
+from engines.faults import FaultPlan, RequestLog, bearer_ok
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    kind = {429: "rate_limit_error", 401: "authentication_error"}.get(status, "api_error")
+    body = {"error": {"message": message, "type": kind, "code": str(status)}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _chunk(completion_id: str, model: str, delta: dict[str, Any], finish: str | None) -> bytes:
+    payload = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+def create_chat_app(
+    responder: Responder,
+    *,
+    faults: FaultPlan | None = None,
+    log: RequestLog | None = None,
+    api_key: str | None = None,
+) -> web.Application:
+    """An application serving `POST /v1/chat/completions`, streaming or not."""
+    faults = faults or FaultPlan()
+    log = log if log is not None else RequestLog()
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        if not bearer_ok(request.headers.get("Authorization"), api_key):
+            return _error(401, "invalid api key")
+        try:
+            body = await request.json()
+            messages = body["messages"]
+            model = str(body["model"])
+        except (ValueError, KeyError, TypeError):
+            return _error(400, "body must be JSON with 'model' and 'messages'")
+        log.add(kind="chat", body=body, headers=dict(request.headers), at=time.monotonic())
+        if faults.latency_s:
+            await asyncio.sleep(faults.latency_s)
+        if faults.hang:
+            await faults.hang_forever()
+        status = faults.next_status()
+        if status is not None:
+            headers = {"Retry-After": faults.retry_after} if faults.retry_after else None
+            return _error(status, f"scripted status {status}", headers)
+        if faults.garbage:
+            return web.Response(text="data: this is not json\n\n", content_type="text/event-stream")
+
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+        if not body.get("stream"):
+            text = "".join([token async for token in responder.respond(messages, model)])
+            message = {"role": "assistant", "content": text}
+            return web.json_response(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                }
+            )
+
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if faults.first_byte_delay_s:
+            await asyncio.sleep(faults.first_byte_delay_s)
+        await response.write(_chunk(completion_id, model, {"role": "assistant"}, None))
+        sent = 0
+        async for token in responder.respond(messages, model):
+            await response.write(_chunk(completion_id, model, {"content": token}, None))
+            sent += 1
+            log.add(kind="chat_token", at=time.monotonic())
+            if faults.drop_mid_stream:
+                if request.transport:
+                    request.transport.close()
+                return response
+            if faults.chunk_delay_s:
+                await asyncio.sleep(faults.chunk_delay_s)
+        await response.write(_chunk(completion_id, model, {}, "stop"))
+        usage = {"prompt_tokens": 1, "completion_tokens": sent, "total_tokens": sent + 1}
+        final = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+        await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+        log.add(kind="chat_done", at=time.monotonic())
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    return app

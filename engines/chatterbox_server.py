@@ -1,0 +1,116 @@
+"""Chatterbox's OpenAI-style speech API over a `Synthesizer`.
+
+`POST /v1/audio/speech` answers with the whole clip; `POST /v1/audio/speech/stream`
+sends the same audio as it is synthesised. Both take `input`, `voice`,
+`response_format` (`wav` or `pcm`) and the optional `exaggeration`, `cfg_weight` and
+`temperature`.
+"""
+
+import asyncio
+import time
+
+from aiohttp import web
+
+from engines.backends import Synthesizer
+from engines.faults import FaultPlan, RequestLog, bearer_ok
+from engines.wav import wav_header
+
+RESPONSE_FORMATS = ("wav", "pcm")
+OPTIONS = ("exaggeration", "cfg_weight", "temperature")
+
+
+def create_chatterbox_app(
+    synthesizer: Synthesizer,
+    *,
+    faults: FaultPlan | None = None,
+    log: RequestLog | None = None,
+    api_key: str | None = None,
+) -> web.Application:
+    """An application serving Chatterbox's speech endpoints."""
+    faults = faults or FaultPlan()
+    log = log if log is not None else RequestLog()
+
+    async def parse(request: web.Request) -> dict | web.Response:
+        if not bearer_ok(request.headers.get("Authorization"), api_key):
+            return web.json_response({"error": {"message": "invalid api key"}}, status=401)
+        try:
+            body = await request.json()
+            if not isinstance(body, dict) or not str(body.get("input", "")).strip():
+                raise ValueError
+        except ValueError:
+            return web.json_response({"error": {"message": "'input' is required"}}, status=400)
+        if body.get("response_format", "wav") not in RESPONSE_FORMATS:
+            return web.json_response({"error": {"message": "unsupported format"}}, status=400)
+        log.add(
+            kind="speech",
+            path=request.path,
+            body=body,
+            headers=dict(request.headers),
+            at=time.monotonic(),
+        )
+        return body
+
+    async def misbehave() -> web.Response | None:
+        if faults.latency_s:
+            await asyncio.sleep(faults.latency_s)
+        if faults.hang:
+            await faults.hang_forever()
+        status = faults.next_status()
+        if status is not None:
+            return web.json_response({"error": {"message": f"scripted {status}"}}, status=status)
+        if faults.garbage:
+            return web.Response(body=b"<html>not audio</html>", content_type="audio/wav")
+        return None
+
+    def audio_of(body: dict):
+        options = {k: body[k] for k in OPTIONS if k in body}
+        return synthesizer.synthesize(str(body["input"]), str(body.get("voice", "")), options)
+
+    async def speech(request: web.Request) -> web.StreamResponse:
+        body = await parse(request)
+        if isinstance(body, web.Response):
+            return body
+        if (failure := await misbehave()) is not None:
+            return failure
+        pcm = b"".join([chunk async for chunk in audio_of(body)])
+        if body.get("response_format", "wav") == "wav":
+            return web.Response(
+                body=wav_header(synthesizer.sample_rate, len(pcm)) + pcm, content_type="audio/wav"
+            )
+        return web.Response(body=pcm, content_type="audio/pcm")
+
+    async def speech_stream(request: web.Request) -> web.StreamResponse:
+        body = await parse(request)
+        if isinstance(body, web.Response):
+            return body
+        if (failure := await misbehave()) is not None:
+            return failure
+        as_wav = body.get("response_format", "wav") == "wav"
+        response = web.StreamResponse(
+            headers={"Content-Type": "audio/wav" if as_wav else "audio/pcm"}
+        )
+        await response.prepare(request)
+        if faults.first_byte_delay_s:
+            await asyncio.sleep(faults.first_byte_delay_s)
+        if as_wav:
+            await response.write(wav_header(synthesizer.sample_rate))
+        try:
+            async for chunk in audio_of(body):
+                await response.write(chunk)
+                if faults.drop_mid_stream:
+                    if request.transport:
+                        request.transport.close()
+                    return response
+                if faults.chunk_delay_s:
+                    await asyncio.sleep(faults.chunk_delay_s)
+        except (ConnectionResetError, asyncio.CancelledError):
+            log.add(kind="speech_cancelled", at=time.monotonic())
+            raise
+        log.add(kind="speech_done", at=time.monotonic())
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/audio/speech", speech)
+    app.router.add_post("/v1/audio/speech/stream", speech_stream)
+    return app

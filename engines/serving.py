@@ -1,0 +1,34 @@
+"""Run an aiohttp application on a local port."""
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+
+@dataclass
+class ServedApp:
+    """A running application and where it listens."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """Its base HTTP URL."""
+        return f"http://{self.host}:{self.port}"
+
+    async def close(self) -> None:
+        """Stop listening and cancel in-flight handlers."""
+        await self.runner.cleanup()
+
+
+async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> ServedApp:
+    """Start an application; port 0 picks a free one."""
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+    bound_port = sockets[0].getsockname()[1] if sockets else port
+    return ServedApp(runner=runner, host=host, port=bound_port)

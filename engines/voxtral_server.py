@@ -1,0 +1,194 @@
+"""Voxtral as vLLM serves it, over a `Transcriber`.
+
+`POST /v1/audio/transcriptions` takes a multipart upload (`file`, `model`, `stream`)
+and answers with JSON, or with server-sent `transcription.chunk` deltas ending in
+`[DONE]`. `ws /v1/realtime` follows vLLM's realtime protocol: the server greets with
+`session.created`; the client sends `session.update` with its model, a
+`input_audio_buffer.commit` to start an utterance, `input_audio_buffer.append` with
+base64 PCM16 at 16 kHz, and a commit with `final: true` to end it; the server answers
+with `transcription.delta` events and one `transcription.done`.
+"""
+
+import asyncio
+import base64
+import binascii
+import io
+import json
+import time
+import uuid
+import wave
+
+from aiohttp import WSMsgType, web
+
+from engines.backends import Transcriber, TranscriptionStream
+from engines.faults import FaultPlan, RequestLog, bearer_ok
+
+SAMPLE_RATE = 16000
+
+
+def _pcm_from_upload(data: bytes) -> bytes:
+    """The PCM16 samples of an uploaded WAV file (raw PCM is taken as is)."""
+    if not data.startswith(b"RIFF"):
+        return data
+    with wave.open(io.BytesIO(data)) as wav:
+        if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+            raise ValueError("expected 16-bit mono audio")
+        return wav.readframes(wav.getnframes())
+
+
+def _sse(payload: dict | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload)
+    return f"data: {data}\n\n".encode()
+
+
+def create_voxtral_app(
+    transcriber: Transcriber,
+    *,
+    faults: FaultPlan | None = None,
+    log: RequestLog | None = None,
+    api_key: str | None = None,
+    model: str = "mistralai/Voxtral-Mini-4B-Realtime-2602",
+) -> web.Application:
+    """An application serving Voxtral's transcription endpoints."""
+    faults = faults or FaultPlan()
+    log = log if log is not None else RequestLog()
+
+    async def transcriptions(request: web.Request) -> web.StreamResponse:
+        if not bearer_ok(request.headers.get("Authorization"), api_key):
+            return web.json_response({"error": {"message": "invalid api key"}}, status=401)
+        try:
+            form = await request.post()
+            upload = form["file"]
+            pcm = _pcm_from_upload(upload.file.read())  # type: ignore[union-attr]
+        except (KeyError, AttributeError, ValueError, EOFError, wave.Error):
+            return web.json_response({"error": {"message": "a WAV 'file' is required"}}, 400)
+        stream = str(form.get("stream", "false")).lower() == "true"
+        log.add(
+            kind="transcription",
+            audio_bytes=len(pcm),
+            model=form.get("model"),
+            stream=stream,
+            headers=dict(request.headers),
+            at=time.monotonic(),
+        )
+        if faults.latency_s:
+            await asyncio.sleep(faults.latency_s)
+        if faults.hang:
+            await faults.hang_forever()
+        status = faults.next_status()
+        if status is not None:
+            return web.json_response({"error": {"message": f"scripted {status}"}}, status=status)
+        if faults.garbage:
+            return web.Response(text="<html>oops</html>", content_type="text/event-stream")
+
+        utterance = transcriber.open_stream()
+        deltas = [await utterance.feed(pcm), await utterance.finish()]
+        if not stream:
+            return web.json_response({"text": "".join(deltas).strip()})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if faults.first_byte_delay_s:
+            await asyncio.sleep(faults.first_byte_delay_s)
+        chunk_id = f"trsc-{uuid.uuid4().hex[:12]}"
+        for delta in filter(None, deltas):
+            await response.write(
+                _sse(
+                    {
+                        "id": chunk_id,
+                        "object": "transcription.chunk",
+                        "created": int(time.time()),
+                        "model": form.get("model") or model,
+                        "choices": [{"delta": {"content": delta}, "finish_reason": None}],
+                    }
+                )
+            )
+            if faults.drop_mid_stream:
+                if request.transport:
+                    request.transport.close()
+                return response
+            if faults.chunk_delay_s:
+                await asyncio.sleep(faults.chunk_delay_s)
+        await response.write(_sse("[DONE]"))
+        await response.write_eof()
+        return response
+
+    async def realtime(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        if not bearer_ok(request.headers.get("Authorization"), api_key):
+            raise web.HTTPUnauthorized(text="invalid api key")
+        await ws.prepare(request)
+        log.add(kind="realtime_connect", headers=dict(request.headers), at=time.monotonic())
+        await ws.send_json(
+            {
+                "type": "session.created",
+                "id": f"sess-{uuid.uuid4().hex[:12]}",
+                "created": int(time.time()),
+            }
+        )
+        session_model: str | None = None
+        utterance: TranscriptionStream | None = None
+        received = 0
+        text = ""
+
+        async def error(message: str, code: str) -> None:
+            await ws.send_json({"type": "error", "error": message, "code": code})
+
+        async def send_delta(delta: str) -> None:
+            nonlocal text
+            if not delta:
+                return
+            text += delta
+            if faults.chunk_delay_s:
+                await asyncio.sleep(faults.chunk_delay_s)
+            await ws.send_json({"type": "transcription.delta", "delta": delta})
+            if faults.drop_mid_stream:
+                await ws.close()
+
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                event = json.loads(message.data)
+                kind = event["type"]
+            except (ValueError, KeyError, TypeError):
+                await error("Invalid JSON", "invalid_json")
+                continue
+            if kind == "session.update":
+                session_model = event.get("model")
+                log.add(kind="session.update", model=session_model, at=time.monotonic())
+                if session_model != model:
+                    await error(f"The model `{session_model}` does not exist.", "model_not_found")
+            elif kind == "input_audio_buffer.append":
+                try:
+                    pcm = base64.b64decode(event["audio"], validate=True)
+                except (KeyError, binascii.Error, TypeError):
+                    await error("Invalid audio data", "invalid_audio")
+                    continue
+                received += len(pcm)
+                if utterance is not None:
+                    await send_delta(await utterance.feed(pcm))
+            elif kind == "input_audio_buffer.commit":
+                if session_model is None:
+                    await error("Model not validated.", "model_not_validated")
+                elif not event.get("final"):
+                    utterance, received, text = transcriber.open_stream(), 0, ""
+                elif utterance is not None:
+                    log.add(kind="utterance", audio_bytes=received, at=time.monotonic())
+                    if faults.latency_s:
+                        await asyncio.sleep(faults.latency_s)
+                    if faults.hang:
+                        continue
+                    if faults.garbage:
+                        await ws.send_str("}{ not json")
+                        continue
+                    await send_delta(await utterance.finish())
+                    await ws.send_json({"type": "transcription.done", "text": text})
+                    utterance = None
+            else:
+                await error(f"Unknown event type: {kind}", "unknown_event")
+        return ws
+
+    app = web.Application(client_max_size=50 * 1024 * 1024)
+    app.router.add_post("/v1/audio/transcriptions", transcriptions)
+    app.router.add_get("/v1/realtime", realtime)
+    return app

@@ -1,0 +1,1 @@
+"""Our frame processors and observers."""

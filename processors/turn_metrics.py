@@ -1,0 +1,159 @@
+"""Per-turn latency, measured the way the operators' runbook defines it.
+
+All times come from the pipeline clock stamped on each frame push, so the observer's
+own scheduling never distorts them. Instants the VAD places in the past (the end of
+the user's voiced audio, the start of barge-in speech) are derived from its frames:
+a stop is confirmed `stop_secs` after the voice ended, a start `start_secs` after it
+began.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import (
+    AggregatedTextFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    EndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    OutputAudioRawFrame,
+    TTSAudioRawFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.llm_service import LLMService
+from pipecat.services.tts_service import TTSService
+from pipecat.transports.base_output import BaseOutputTransport
+
+TURN_METRICS_EVENT = "Turn metrics"
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+
+
+@dataclass
+class _Turn:
+    """Instants (pipeline clock, ns) observed for one user turn and the reply to it."""
+
+    number: int
+    ended_at: int | None = None
+    last_speech_at: int | None = None
+    llm_request_at: int | None = None
+    llm_first_token_at: int | None = None
+    tts_first_text_at: int | None = None
+    tts_first_audio_at: int | None = None
+    first_audio_written_at: int | None = None
+    barge_in_speech_at: int | None = None
+    halted_at: int | None = None
+
+    def metrics(self) -> dict[str, float | None]:
+        """The runbook's figures, in milliseconds; None where a turn had no such step."""
+        return {
+            "endpointer_latency_ms": _ms(self.last_speech_at, self.ended_at),
+            "llm_ttft_ms": _ms(self.llm_request_at, self.llm_first_token_at),
+            "tts_first_audio_latency_ms": _ms(self.tts_first_text_at, self.tts_first_audio_at),
+            "e2e_first_audio_ms": _ms(self.ended_at, self.first_audio_written_at),
+            "voice_to_voice_ms": _ms(self.last_speech_at, self.first_audio_written_at),
+            "barge_in_cutoff_ms": _ms(self.barge_in_speech_at, self.halted_at),
+        }
+
+
+def _ms(start: int | None, end: int | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start) / NS_PER_MS, 1)
+
+
+class TurnMetricsObserver(BaseObserver):
+    """Logs one `Turn metrics` record per turn and offers it to the client.
+
+    A turn starts when the user's turn ends (or when the bot speaks unprompted, as in
+    the greeting) and is reported once the bot has finished or been cut off, or when
+    the next turn begins. Subscribe to ``on_turn_metrics`` to forward each record.
+    """
+
+    def __init__(self, *, room: str, **kwargs: Any) -> None:
+        """Initialize the observer.
+
+        Args:
+            room: The room this pipeline serves, stamped on each record.
+            **kwargs: Passed to `BaseObserver`.
+        """
+        super().__init__(**kwargs)
+        self._room = room
+        self._turns = 0
+        self._turn: _Turn | None = None
+        self._last_speech_at: int | None = None
+        self._bot_speaking = False
+        self._register_event_handler("on_turn_metrics")
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        """Note the instants each turn is measured by."""
+        frame, source, at = data.frame, data.source, data.timestamp
+        if isinstance(frame, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame)):
+            if data.first_push and data.direction == FrameDirection.DOWNSTREAM:
+                await self._on_vad(frame, at)
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            if data.first_push and data.direction == FrameDirection.DOWNSTREAM:
+                await self._report()
+                self._turn = self._new_turn(ended_at=at, last_speech_at=self._last_speech_at)
+                self._last_speech_at = None
+        elif self._turn is None and not isinstance(frame, BotStartedSpeakingFrame):
+            return
+        elif isinstance(frame, LLMFullResponseStartFrame) and isinstance(source, LLMService):
+            self._first("llm_request_at", at)
+        elif isinstance(frame, LLMTextFrame) and isinstance(source, LLMService):
+            self._first("llm_first_token_at", at)
+        elif isinstance(frame, AggregatedTextFrame) and isinstance(data.destination, TTSService):
+            self._first("tts_first_text_at", at)
+        elif isinstance(frame, TTSAudioRawFrame) and isinstance(source, TTSService):
+            self._first("tts_first_audio_at", at)
+        elif isinstance(frame, OutputAudioRawFrame) and isinstance(source, BaseOutputTransport):
+            self._first("first_audio_written_at", at)
+        elif (
+            isinstance(source, BaseOutputTransport) and data.direction == FrameDirection.DOWNSTREAM
+        ):
+            await self._on_bot_speech(frame, at)
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            await self._report()
+
+    async def _on_vad(
+        self, frame: VADUserStartedSpeakingFrame | VADUserStoppedSpeakingFrame, at: int
+    ) -> None:
+        if isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._last_speech_at = at - int(frame.stop_secs * NS_PER_S)
+        elif self._bot_speaking and self._turn and self._turn.barge_in_speech_at is None:
+            self._turn.barge_in_speech_at = at - int(frame.start_secs * NS_PER_S)
+
+    async def _on_bot_speech(self, frame: Any, at: int) -> None:
+        if isinstance(frame, BotStartedSpeakingFrame):
+            self._bot_speaking = True
+            if self._turn is None:
+                self._turn = self._new_turn()
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._bot_speaking = False
+            if self._turn is not None:
+                if self._turn.barge_in_speech_at is not None:
+                    self._turn.halted_at = at
+                await self._report()
+
+    def _new_turn(self, **instants: int | None) -> _Turn:
+        self._turns += 1
+        return _Turn(number=self._turns, **instants)
+
+    def _first(self, name: str, at: int) -> None:
+        if self._turn is not None and getattr(self._turn, name) is None:
+            setattr(self._turn, name, at)
+
+    async def _report(self) -> None:
+        turn, self._turn = self._turn, None
+        if turn is None:
+            return
+        record = {"room": self._room, "turn": turn.number, **turn.metrics()}
+        logger.bind(event=TURN_METRICS_EVENT, **record).info(TURN_METRICS_EVENT)
+        await self._call_event_handler("on_turn_metrics", record)

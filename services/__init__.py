@@ -1,0 +1,1 @@
+"""Our Pipecat services: Voxtral STT, Chatterbox TTS, Cerebras LLM policy."""

@@ -1,0 +1,92 @@
+"""Cerebras chat completions with the failure policy a live conversation needs.
+
+Retries come from the OpenAI client the service is built on: its backoff is
+exponential with jitter and honours Retry-After. What this module adds is which
+failures deserve how many retries, because a person is waiting for the answer:
+
+- 429: up to three retries, honouring Retry-After.
+- 5xx: one retry after a backoff, then fail fast.
+- any other 4xx: fail at once.
+- no response within the timeout: fail (once retried like a connection error).
+
+A failed turn ends with a non-fatal error the client can show. Only credentials being
+refused (401, 403) takes the service out of use; other failures leave it ready for the
+next turn.
+"""
+
+from typing import Any
+
+from openai import APIStatusError, AsyncOpenAI, DefaultAsyncHttpxClient, Timeout
+from pipecat.services.cerebras.llm import CerebrasLLMService
+from pipecat.utils.errors import ErrorCategory
+
+RATE_LIMIT_RETRIES = 3
+SERVER_ERROR_RETRIES = 1
+CONNECT_TIMEOUT_S = 3.0
+RETRY_COUNT_HEADER = "x-stainless-retry-count"
+
+
+def retries_allowed(status: int) -> int:
+    """How many times a response with this status may be retried."""
+    if status == 429:
+        return RATE_LIMIT_RETRIES
+    if status >= 500:
+        return SERVER_ERROR_RETRIES
+    return 0
+
+
+class _PolicyAsyncOpenAI(AsyncOpenAI):
+    """An OpenAI client whose retry decision follows `retries_allowed`."""
+
+    def _should_retry(self, response: Any) -> bool:
+        retries_taken = int(response.request.headers.get(RETRY_COUNT_HEADER, "0"))
+        if retries_taken >= retries_allowed(response.status_code):
+            return False
+        # The base class still vetoes a Retry-After beyond its two-minute ceiling.
+        return super()._should_retry(response)
+
+
+class CerebrasPolicyLLMService(CerebrasLLMService):
+    """`CerebrasLLMService` with per-status retry budgets and a request timeout."""
+
+    def __init__(self, *, timeout_s: float, **kwargs: Any) -> None:
+        """Initialize the service.
+
+        Args:
+            timeout_s: Longest wait for the response to start, and between two chunks.
+            **kwargs: Passed to `CerebrasLLMService` (api_key, base_url, settings...).
+        """
+        self._timeout_s = timeout_s
+        super().__init__(**kwargs)
+
+    def create_client(self, api_key=None, base_url=None, **kwargs):
+        """Create the client with our retry policy and timeout."""
+        return _PolicyAsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=RATE_LIMIT_RETRIES,
+            timeout=Timeout(self._timeout_s, connect=min(CONNECT_TIMEOUT_S, self._timeout_s)),
+            http_client=DefaultAsyncHttpxClient(),
+        )
+
+    def build_chat_completion_params(self, params_from_context: Any) -> dict:
+        """Ask gpt-oss models to reason briefly: a person is waiting."""
+        params = super().build_chat_completion_params(params_from_context)
+        if str(self._settings.model).startswith("gpt-oss"):
+            params.setdefault("reasoning_effort", "low")
+        return params
+
+    def _classify_error(self, exception: Exception) -> ErrorCategory | None:
+        """Keep the service usable after a failed turn unless credentials were refused."""
+        if isinstance(exception, APIStatusError):
+            if exception.status_code == 401:
+                return ErrorCategory.AUTHENTICATION
+            if exception.status_code == 403:
+                return ErrorCategory.AUTHORIZATION
+            if exception.status_code == 429:
+                return ErrorCategory.RATE_LIMIT
+            if exception.status_code >= 500:
+                return ErrorCategory.SERVER
+            # A request this turn got wrong says nothing about the next turn.
+            return ErrorCategory.UNKNOWN
+        return None

@@ -1,0 +1,196 @@
+"""Chatterbox text-to-speech over its OpenAI-style HTTP API.
+
+Chatterbox servers answer `POST /v1/audio/speech` with a 24 kHz mono PCM16 WAV clip,
+and `POST /v1/audio/speech/stream` with the same audio sent as it is synthesised. This
+service prefers the streaming form, so the first audio leaves long before the sentence
+is finished. It accepts a WAV header (in however many pieces it arrives) or raw PCM,
+and resamples when the pipeline's output rate differs.
+"""
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiohttp
+from loguru import logger
+from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
+from pipecat.services.settings import TTSSettings
+from pipecat.services.tts_service import TTSService
+from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
+
+from services.wav_stream import parse_wav_header
+
+CHATTERBOX_SAMPLE_RATE = 24000
+SPEECH_PATH = "/v1/audio/speech"
+STREAM_PATH = "/v1/audio/speech/stream"
+SILENCE_SECS = 0.1
+ResponseFormat = Literal["wav", "pcm"]
+
+
+@dataclass
+class ChatterboxTTSSettings(TTSSettings):
+    """Runtime-changeable Chatterbox settings.
+
+    Parameters:
+        exaggeration: Emotional intensity; None leaves the server's default.
+        cfg_weight: Adherence to the text versus natural pacing.
+        temperature: Sampling temperature.
+    """
+
+    exaggeration: float | None | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    cfg_weight: float | None | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    temperature: float | None | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+
+
+class ChatterboxTTSService(TTSService):
+    """Speaks through a Chatterbox server, streaming audio as it arrives.
+
+    A request that yields no audio within `timeout_s` (first byte, or between two
+    pieces) is abandoned: the turn gets a moment of silence and a non-fatal error, so
+    the pipeline never waits on a stuck server. An interruption cancels the request and
+    closes its connection at once.
+    """
+
+    Settings = ChatterboxTTSSettings
+    _settings: Settings
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        aiohttp_session: aiohttp.ClientSession,
+        api_key: str | None = None,
+        streaming: bool = True,
+        response_format: ResponseFormat = "wav",
+        timeout_s: float = 2.0,
+        settings: Settings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Initialize the service.
+
+        Args:
+            base_url: Server root, e.g. ``http://127.0.0.1:4123``.
+            aiohttp_session: Session owned by the bot, shared by its HTTP services.
+            api_key: Bearer token, when the server requires one.
+            streaming: Use the streaming endpoint.
+            response_format: Ask for ``wav`` or raw ``pcm``.
+            timeout_s: Longest wait for the first byte, and between two pieces.
+            settings: Changes to the default settings.
+            **kwargs: Passed to `TTSService`.
+        """
+        default_settings = self.Settings(
+            model=None,
+            voice="default",
+            language=None,
+            exaggeration=None,
+            cfg_weight=None,
+            temperature=None,
+        )
+        if settings is not None:
+            default_settings.apply_update(settings)
+        super().__init__(
+            push_start_frame=True,
+            push_stop_frames=True,
+            settings=default_settings,
+            **kwargs,
+        )
+        self._url = base_url.rstrip("/") + (STREAM_PATH if streaming else SPEECH_PATH)
+        self._session = aiohttp_session
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._response_format = response_format
+        self._timeout_s = timeout_s
+
+    def can_generate_metrics(self) -> bool:
+        """Chatterbox reports time to first byte."""
+        return True
+
+    def _request_body(self, text: str) -> dict[str, Any]:
+        """The JSON body for one sentence, built from a snapshot of the settings."""
+        body: dict[str, Any] = {
+            "input": text,
+            "voice": self._settings.voice,
+            "response_format": self._response_format,
+        }
+        for name in ("exaggeration", "cfg_weight", "temperature"):
+            value = getattr(self._settings, name)
+            if is_given(value) and value is not None:
+                body[name] = value
+        return body
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
+        """Synthesize one piece of text, yielding audio frames as bytes arrive.
+
+        Args:
+            text: The text to speak.
+            context_id: The audio context the frames belong to.
+
+        Yields:
+            Audio frames; on failure a moment of silence and an `ErrorFrame`.
+        """
+        response: aiohttp.ClientResponse | None = None
+        try:
+            await self.start_ttfb_metrics()
+            response = await asyncio.wait_for(
+                self._session.post(self._url, json=self._request_body(text), headers=self._headers),
+                self._timeout_s,
+            )
+            if response.status != 200:
+                detail = (await asyncio.wait_for(response.text(), self._timeout_s))[:200]
+                yield ErrorFrame(f"Chatterbox answered HTTP {response.status}: {detail}")
+                return
+            await self.start_tts_usage_metrics(text)
+            pieces = self._pieces(response)
+            source_rate, first_audio = await self._read_format(pieces)
+            async for frame in self._stream_audio_frames_from_iterator(
+                _prepend(first_audio, pieces), in_sample_rate=source_rate, context_id=context_id
+            ):
+                await self.stop_ttfb_metrics()
+                yield frame
+        except TimeoutError:
+            logger.warning(f"{self}: no audio from Chatterbox within {self._timeout_s:.1f}s")
+            yield TTSAudioRawFrame(
+                bytes(int(self.sample_rate * SILENCE_SECS) * 2),
+                self.sample_rate,
+                1,
+                context_id=context_id,
+            )
+            yield ErrorFrame(f"Speech synthesis timed out after {self._timeout_s:.1f}s")
+        except (aiohttp.ClientError, ValueError) as e:
+            yield ErrorFrame(f"Speech synthesis failed: {e}")
+        finally:
+            if response is not None:
+                response.close()
+
+    async def _pieces(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        """The body as it arrives, failing when it stalls for longer than the timeout."""
+        while True:
+            piece = await asyncio.wait_for(response.content.readany(), self._timeout_s)
+            if not piece:
+                return
+            yield piece
+
+    async def _read_format(self, pieces: AsyncIterator[bytes]) -> tuple[int, bytes]:
+        """Read far enough to know the sample rate; return it with the first audio bytes.
+
+        Raises:
+            ValueError: the server sent something other than the audio asked for.
+        """
+        if self._response_format == "pcm":
+            return CHATTERBOX_SAMPLE_RATE, await anext(pieces, b"")
+        head = b""
+        async for piece in pieces:
+            head += piece
+            wav = parse_wav_header(head)
+            if wav is not None:
+                if wav.channels != 1:
+                    raise ValueError("Chatterbox sent audio that is not mono")
+                return wav.sample_rate, head[wav.data_offset :]
+        raise ValueError("Chatterbox ended the response before any audio")
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for piece in rest:
+        yield piece

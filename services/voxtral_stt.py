@@ -1,0 +1,405 @@
+"""Voxtral speech-to-text, as served by vLLM.
+
+Two ways to reach it, chosen by `VOXTRAL_MODE`:
+
+- `VoxtralRealtimeSTTService` streams the user's audio over `ws /v1/realtime` while
+  they speak and shows partial transcripts as they come (`transcription.delta`), so the
+  final transcript is ready moments after the user stops.
+- `VoxtralSegmentedSTTService` posts each VAD-segmented utterance as a WAV file to
+  `POST /v1/audio/transcriptions` and reads the server-sent deltas.
+
+Both retry a timed-out utterance once, then report a non-fatal error; the session
+carries on and the next utterance is transcribed normally.
+"""
+
+import asyncio
+import base64
+import json
+from collections import deque
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+from loguru import logger
+from pipecat.frames.frames import (
+    ErrorFrame,
+    Frame,
+    InterimTranscriptionFrame,
+    StartFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.settings import STTSettings
+from pipecat.services.stt_service import SegmentedSTTService, WebsocketSTTService
+from pipecat.utils.time import time_now_iso8601
+from websockets.exceptions import WebSocketException
+
+VOXTRAL_SAMPLE_RATE = 16000
+TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+ClientEvent = Literal["session.update", "input_audio_buffer.append", "input_audio_buffer.commit"]
+ServerEvent = Literal["session.created", "transcription.delta", "transcription.done", "error"]
+TIMEOUT_MESSAGE = "Speech recognition timed out; please say that again."
+RECONNECT_MIN_WAIT_S = 0.2
+RECONNECT_MAX_WAIT_S = 5.0
+
+
+@dataclass
+class _Utterance:
+    """One stretch of user speech and how far it has reached the server."""
+
+    audio: bytearray
+    ended: bool = False
+    started_on_server: bool = False
+    sent_bytes: int = 0
+    final_sent: bool = False
+    retried: bool = False
+    text: str = ""
+
+
+class VoxtralRealtimeSTTService(WebsocketSTTService):
+    """Streams speech to Voxtral's realtime websocket while the user talks.
+
+    Audio from a little before VAD detected speech (the pre-roll) is sent too, so the
+    first syllable is not lost. Utterances are transcribed strictly in order: speech
+    that starts while the previous utterance still awaits its transcript is held and
+    sent as soon as that transcript arrives. When the socket drops the service
+    reconnects by itself and replays the utterance in progress.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout_s: float = 3.0,
+        preroll_secs: float = 0.3,
+        **kwargs: Any,
+    ) -> None:
+        """Initialize the service.
+
+        Args:
+            url: The realtime endpoint, e.g. ``ws://127.0.0.1:8000/v1/realtime``.
+            model: The model the server must serve.
+            api_key: Bearer token, when the server requires one.
+            timeout_s: Longest wait for a transcript after the user stops speaking.
+            preroll_secs: Audio kept from before VAD detected speech.
+            **kwargs: Passed to `WebsocketSTTService`.
+        """
+        super().__init__(
+            sample_rate=VOXTRAL_SAMPLE_RATE,
+            settings=STTSettings(model=model, language=None),
+            reconnect_on_error=False,
+            **kwargs,
+        )
+        self._url = url
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout_s = timeout_s
+        self._preroll: deque[bytes] = deque()
+        self._preroll_bytes_max = int(preroll_secs * VOXTRAL_SAMPLE_RATE) * 2
+        self._utterances: deque[_Utterance] = deque()
+        self._ready = asyncio.Event()
+        self._connection_task: asyncio.Task | None = None
+        self._transcript_timer: asyncio.Task | None = None
+
+    def can_generate_metrics(self) -> bool:
+        """Time to final transcript is reported."""
+        return True
+
+    async def start(self, frame: StartFrame) -> None:
+        """Start the service and keep a connection open for the session."""
+        await super().start(frame)
+        await self._connect()
+
+    async def _connect(self) -> None:
+        await super()._connect()
+        if self._connection_task is None:
+            self._connection_task = self.create_task(self._connection_loop(), "voxtral_connection")
+
+    async def _disconnect(self) -> None:
+        await super()._disconnect()
+        await self._cancel_transcript_timer()
+        if self._connection_task is not None:
+            await self.cancel_task(self._connection_task)
+            self._connection_task = None
+        await self._disconnect_websocket()
+        self._utterances.clear()
+        self._preroll.clear()
+
+    async def _connection_loop(self) -> None:
+        """Stay connected until the service stops, reconnecting with backoff."""
+        wait = RECONNECT_MIN_WAIT_S
+        while not self._disconnecting:
+            try:
+                await self._connect_websocket()
+                wait = RECONNECT_MIN_WAIT_S
+                await self._receive_messages()
+                logger.warning(f"{self}: Voxtral closed the connection")
+            except (OSError, TimeoutError, WebSocketException) as e:
+                logger.warning(f"{self}: Voxtral connection failed: {e}")
+            self._mark_disconnected()
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RECONNECT_MAX_WAIT_S)
+
+    async def _connect_websocket(self) -> None:
+        websocket = await asyncio.wait_for(
+            self._websocket_connect(self._url, additional_headers=self._headers),
+            self._timeout_s,
+        )
+        greeting = json.loads(await asyncio.wait_for(websocket.recv(), self._timeout_s))
+        if greeting.get("type") != "session.created":
+            await websocket.close()
+            raise OSError(f"unexpected greeting {greeting.get('type')!r}")
+        self._websocket = websocket
+        await self._send("session.update", model=self._settings.model)
+        self._ready.set()
+        await self._call_event_handler("on_connected")
+        await self._pump()
+
+    async def _disconnect_websocket(self) -> None:
+        websocket, self._websocket = self._websocket, None
+        self._ready.clear()
+        if websocket is not None:
+            await websocket.close()
+            await self._call_event_handler("on_disconnected")
+
+    def _mark_disconnected(self) -> None:
+        """Forget what the lost connection had received, so it is replayed."""
+        self._websocket = None
+        self._ready.clear()
+        if self._utterances:
+            head = self._utterances[0]
+            head.started_on_server = head.final_sent = False
+            head.sent_bytes = 0
+            head.text = ""
+
+    async def _receive_messages(self) -> None:
+        assert self._websocket is not None
+        async for message in self._websocket:
+            try:
+                event = json.loads(message)
+                kind: ServerEvent = event["type"]
+            except (ValueError, KeyError, TypeError):
+                logger.warning(f"{self}: ignoring a Voxtral message that is not an event")
+                continue
+            if kind == "transcription.delta":
+                await self._on_delta(str(event.get("delta", "")))
+            elif kind == "transcription.done":
+                await self._on_done(str(event.get("text", "")))
+            elif kind == "error":
+                await self.push_error(f"Voxtral error: {event.get('error', 'unknown')}")
+
+    async def _send(self, kind: ClientEvent, **fields: Any) -> None:
+        if self._websocket is not None:
+            await self._websocket.send(json.dumps({"type": kind, **fields}))
+
+    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
+        """Send speech to the server as it arrives; keep a pre-roll of the rest."""
+        if self._utterances and not self._utterances[-1].ended:
+            self._utterances[-1].audio += audio
+            await self._pump()
+        else:
+            self._preroll.append(audio)
+            excess = sum(len(a) for a in self._preroll) - self._preroll_bytes_max
+            while excess > 0 and self._preroll:
+                excess -= len(self._preroll.popleft())
+        yield None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Open an utterance when VAD hears speech; close it when speech ends."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self._utterances.append(_Utterance(audio=bytearray(b"".join(self._preroll))))
+            self._preroll.clear()
+            await self._pump()
+        elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._utterances:
+            self._utterances[-1].ended = True
+            await self._pump()
+
+    async def _pump(self) -> None:
+        """Bring the server up to date with the utterance it is transcribing."""
+        if not self._utterances or not self._ready.is_set():
+            return
+        head = self._utterances[0]
+        try:
+            if not head.started_on_server:
+                await self._send("input_audio_buffer.commit")
+                head.started_on_server = True
+            if head.sent_bytes < len(head.audio):
+                chunk = bytes(head.audio[head.sent_bytes :])
+                await self._send(
+                    "input_audio_buffer.append", audio=base64.b64encode(chunk).decode()
+                )
+                head.sent_bytes += len(chunk)
+            if head.ended and not head.final_sent:
+                await self._send("input_audio_buffer.commit", final=True)
+                head.final_sent = True
+                await self._cancel_transcript_timer()
+                self._transcript_timer = self.create_task(self._await_transcript(head))
+        except WebSocketException as e:
+            # The connection loop notices the drop, reconnects and replays the utterance.
+            logger.warning(f"{self}: sending to Voxtral failed: {e}")
+
+    async def _on_delta(self, delta: str) -> None:
+        if not self._utterances or not delta:
+            return
+        head = self._utterances[0]
+        head.text += delta
+        await self.push_frame(
+            InterimTranscriptionFrame(head.text.strip(), self._user_id, time_now_iso8601())
+        )
+
+    async def _on_done(self, text: str) -> None:
+        if not self._utterances:
+            return
+        head = self._utterances.popleft()
+        await self._cancel_transcript_timer()
+        transcript = (text or head.text).strip()
+        if transcript:
+            await self.push_frame(
+                TranscriptionFrame(transcript, self._user_id, time_now_iso8601(), finalized=True)
+            )
+        await self._pump()
+
+    async def _await_transcript(self, utterance: _Utterance) -> None:
+        """Retry an utterance whose transcript is late once, then give up on it."""
+        await asyncio.sleep(self._timeout_s)
+        if not self._utterances or self._utterances[0] is not utterance:
+            return
+        if not utterance.retried:
+            logger.warning(f"{self}: no transcript within {self._timeout_s:.1f}s, retrying")
+            utterance.retried = True
+        else:
+            self._utterances.popleft()
+            await self.push_error(TIMEOUT_MESSAGE)
+        # A server stuck on a generation ignores new commits; a fresh connection
+        # replays the retried utterance or starts clean for the next one.
+        self._transcript_timer = None
+        await self._disconnect_websocket()
+
+    async def _cancel_transcript_timer(self) -> None:
+        timer, self._transcript_timer = self._transcript_timer, None
+        if timer is not None and timer is not asyncio.current_task():
+            await self.cancel_task(timer)
+
+
+class VoxtralSegmentedSTTService(SegmentedSTTService):
+    """Transcribes each utterance with one `POST /v1/audio/transcriptions` request."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        aiohttp_session: aiohttp.ClientSession,
+        api_key: str | None = None,
+        timeout_s: float = 3.0,
+        **kwargs: Any,
+    ) -> None:
+        """Initialize the service.
+
+        Args:
+            base_url: Server root, e.g. ``http://127.0.0.1:8000``.
+            model: The model the server must serve.
+            aiohttp_session: Session owned by the bot.
+            api_key: Bearer token, when the server requires one.
+            timeout_s: Longest time one transcription request may take.
+            **kwargs: Passed to `SegmentedSTTService`.
+        """
+        super().__init__(
+            sample_rate=VOXTRAL_SAMPLE_RATE,
+            settings=STTSettings(model=model, language=None),
+            **kwargs,
+        )
+        self._url = base_url.rstrip("/") + TRANSCRIPTIONS_PATH
+        self._session = aiohttp_session
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout_s = timeout_s
+
+    def can_generate_metrics(self) -> bool:
+        """Time to final transcript is reported."""
+        return True
+
+    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
+        """Transcribe one WAV segment, retrying once if the server does not answer in time.
+
+        Yields:
+            Interim transcripts as deltas arrive, then the final transcript; or a
+            non-fatal `ErrorFrame`.
+        """
+        for attempt in (1, 2):
+            response: aiohttp.ClientResponse | None = None
+            try:
+                response = await asyncio.wait_for(self._post(audio), self._timeout_s)
+                events = self._events(response)
+                first = await anext(events, None)
+            except (TimeoutError, aiohttp.ClientConnectionError) as e:
+                if response is not None:
+                    response.close()
+                if attempt == 1:
+                    logger.warning(f"{self}: transcription attempt failed ({e!r}), retrying")
+                    continue
+                yield ErrorFrame(TIMEOUT_MESSAGE)
+                return
+            except (aiohttp.ClientError, ValueError) as e:
+                if response is not None:
+                    response.close()
+                yield ErrorFrame(f"Speech recognition failed: {e}")
+                return
+            try:
+                async for frame in self._frames(first, events):
+                    yield frame
+            except TimeoutError:
+                yield ErrorFrame(TIMEOUT_MESSAGE)
+            except (aiohttp.ClientError, ValueError) as e:
+                yield ErrorFrame(f"Speech recognition failed: {e}")
+            finally:
+                response.close()
+            return
+
+    async def _post(self, wav: bytes) -> aiohttp.ClientResponse:
+        form = aiohttp.FormData()
+        form.add_field("file", wav, filename="utterance.wav", content_type="audio/wav")
+        form.add_field("model", str(self._settings.model))
+        form.add_field("stream", "true")
+        response = await self._session.post(self._url, data=form, headers=self._headers)
+        if response.status != 200:
+            detail = (await response.text())[:200]
+            response.close()
+            raise ValueError(f"Voxtral answered HTTP {response.status}: {detail}")
+        return response
+
+    async def _events(self, response: aiohttp.ClientResponse) -> AsyncGenerator[str, None]:
+        """The `data:` payloads of the event stream, up to `[DONE]`."""
+        while True:
+            raw_line = await asyncio.wait_for(response.content.readline(), self._timeout_s)
+            if not raw_line:
+                raise ValueError("Voxtral ended the stream without [DONE]")
+            line = raw_line.decode(errors="replace").strip()
+            if not line.startswith("data:"):
+                continue
+            data = line.removeprefix("data:").strip()
+            if data == "[DONE]":
+                return
+            yield data
+
+    async def _frames(
+        self, first: str | None, events: AsyncGenerator[str, None]
+    ) -> AsyncGenerator[Frame, None]:
+        """Interim transcripts for each delta, then the final transcript."""
+        text = ""
+        payload = first
+        while payload is not None:
+            try:
+                delta = json.loads(payload)["choices"][0]["delta"].get("content") or ""
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
+                raise ValueError("Voxtral sent an event that is not a transcription chunk") from e
+            if delta:
+                text += delta
+                yield InterimTranscriptionFrame(text.strip(), self._user_id, time_now_iso8601())
+            payload = await anext(events, None)
+        if text.strip():
+            yield TranscriptionFrame(text.strip(), self._user_id, time_now_iso8601())
