@@ -1,7 +1,7 @@
 """Scripted backends for the stand-ins: deterministic replies, tone-coded speech."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from engines import tone
@@ -9,14 +9,18 @@ from engines import tone
 BYTES_PER_SECOND_16K = 16000 * 2
 
 
-def _reply_picker(replies: Sequence[str] | Callable[[str], str]) -> Callable[[str], str]:
-    """Take replies in order (the last one repeats), or compute them from the input."""
+def _reply_picker(replies: list[str] | Callable[[str], str]) -> Callable[[str], str]:
+    """Take replies from a list in order (the last one repeats), or compute them.
+
+    The list is used in place, so its owner can script further replies while serving.
+    """
     if callable(replies):
         return replies
-    queue = list(replies) or [""]
 
     def next_reply(_: str) -> str:
-        return queue.pop(0) if len(queue) > 1 else queue[0]
+        if not replies:
+            return ""
+        return replies.pop(0) if len(replies) > 1 else replies[0]
 
     return next_reply
 
@@ -53,7 +57,7 @@ class ScriptedTranscriber:
     """Transcribes every utterance as the next scripted text."""
 
     def __init__(
-        self, transcripts: Sequence[str] | Callable[[str], str], seconds_per_word: float = 0.25
+        self, transcripts: list[str] | Callable[[str], str], seconds_per_word: float = 0.25
     ) -> None:
         self._next = _reply_picker(transcripts)
         self._seconds_per_word = seconds_per_word
@@ -88,7 +92,7 @@ class ToneSynthesizer:
 class ScriptedResponder:
     """Answers with scripted replies, streamed a word at a time."""
 
-    def __init__(self, replies: Sequence[str] | Callable[[str], str]) -> None:
+    def __init__(self, replies: list[str] | Callable[[str], str]) -> None:
         self._next = _reply_picker(replies)
 
     async def respond(self, messages: list[dict[str, Any]], model: str) -> AsyncIterator[str]:

@@ -137,8 +137,7 @@ class ChatterboxTTSService(TTSService):
             )
             if response.status != 200:
                 detail = (await asyncio.wait_for(response.text(), self._timeout_s))[:200]
-                yield ErrorFrame(f"Chatterbox answered HTTP {response.status}: {detail}")
-                return
+                raise ValueError(f"Chatterbox answered HTTP {response.status}: {detail}")
             await self.start_tts_usage_metrics(text)
             pieces = self._pieces(response)
             source_rate, first_audio = await self._read_format(pieces)
@@ -149,18 +148,28 @@ class ChatterboxTTSService(TTSService):
                 yield frame
         except TimeoutError:
             logger.warning(f"{self}: no audio from Chatterbox within {self._timeout_s:.1f}s")
-            yield TTSAudioRawFrame(
-                bytes(int(self.sample_rate * SILENCE_SECS) * 2),
-                self.sample_rate,
-                1,
-                context_id=context_id,
-            )
-            yield ErrorFrame(f"Speech synthesis timed out after {self._timeout_s:.1f}s")
+            for frame in self._failed(
+                context_id, f"Speech synthesis timed out after {self._timeout_s:.1f}s"
+            ):
+                yield frame
         except (aiohttp.ClientError, ValueError) as e:
-            yield ErrorFrame(f"Speech synthesis failed: {e}")
+            for frame in self._failed(context_id, f"Speech synthesis failed: {e}"):
+                yield frame
         finally:
             if response is not None:
                 response.close()
+
+    def _failed(self, context_id: str, message: str) -> list[Frame]:
+        """A moment of silence, so the sentence still ends as audio, and the error.
+
+        Ending with audio also keeps Pipecat from counting the sentence as a silent
+        context, three of which in a row would write the service off for good.
+        """
+        silence = bytes(int(self.sample_rate * SILENCE_SECS) * 2)
+        return [
+            TTSAudioRawFrame(silence, self.sample_rate, 1, context_id=context_id),
+            ErrorFrame(message),
+        ]
 
     async def _pieces(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         """The body as it arrives, failing when it stalls for longer than the timeout."""

@@ -1,0 +1,141 @@
+"""Shared fixtures: engine stand-ins on free local ports, settings, test speech."""
+
+import shutil
+import sys
+import subprocess
+import wave
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from loguru import logger
+
+from bot.settings import Settings
+from engines.chat_server import create_chat_app
+from engines.chatterbox_server import create_chatterbox_app
+from engines.faults import FaultPlan, RequestLog
+from engines.scripted import ScriptedResponder, ScriptedTranscriber, ToneSynthesizer
+from engines.serving import ServedApp, serve
+from engines.voxtral_server import create_voxtral_app
+
+VOXTRAL_MODEL = "mistralai/Voxtral-Mini-4B-Realtime-2602"
+SECRETS = {
+    "livekit_api_key": "lk-key-7f3a9c21",
+    "livekit_api_secret": "lk-secret-Zq8vN2pLx4Rt6Yw",
+    "cerebras_api_key": "csk-test-9d8c7b6a5f4e3d2c1b0a",
+    "voxtral_api_key": "vox-test-1a2b3c4d5e",
+    "chatterbox_api_key": "cbx-test-5e4d3c2b1a",
+}
+
+
+@dataclass
+class Engine:
+    """A running stand-in, its knobs and what it received."""
+
+    served: ServedApp
+    faults: FaultPlan
+    log: RequestLog
+    backend: object
+
+    @property
+    def url(self) -> str:
+        return self.served.url
+
+
+@dataclass
+class Engines:
+    voxtral: Engine
+    chatterbox: Engine
+    chat: Engine
+    replies: list[str] = field(default_factory=list)
+    transcripts: list[str] = field(default_factory=list)
+
+    def settings(self, **overrides: object) -> Settings:
+        """Settings pointing the bot at these stand-ins, with test secrets."""
+        values: dict[str, object] = {
+            "livekit_url": "ws://127.0.0.1:7880",
+            "voxtral_host": self.voxtral.served.host,
+            "voxtral_port": self.voxtral.served.port,
+            "voxtral_model": VOXTRAL_MODEL,
+            "voxtral_timeout_ms": 1500,
+            "chatterbox_host": self.chatterbox.served.host,
+            "chatterbox_port": self.chatterbox.served.port,
+            "chatterbox_timeout_ms": 1500,
+            "cerebras_base_url": f"{self.chat.url}/v1",
+            "cerebras_model": "gpt-oss-120b",
+            "llm_timeout_ms": 3000,
+            "log_level": "DEBUG",
+            **SECRETS,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[Engines]:
+    """All three stand-ins, requiring the test API keys, with empty scripts."""
+    replies: list[str] = ["Okay."]
+    transcripts: list[str] = ["hello there"]
+    started: list[Engine] = []
+
+    async def start(app_factory: Callable, backend: object, key: str) -> Engine:
+        faults, log = FaultPlan(), RequestLog()
+        app = app_factory(backend, faults=faults, log=log, api_key=SECRETS[key])
+        engine = Engine(await serve(app), faults, log, backend)
+        started.append(engine)
+        return engine
+
+    # The scripts read these lists at request time, so tests can set them freely.
+    transcriber = ScriptedTranscriber(transcripts)
+    responder = ScriptedResponder(replies)
+    running = Engines(
+        voxtral=await start(create_voxtral_app, transcriber, "voxtral_api_key"),
+        chatterbox=await start(create_chatterbox_app, ToneSynthesizer(), "chatterbox_api_key"),
+        chat=await start(create_chat_app, responder, "cerebras_api_key"),
+        replies=replies,
+        transcripts=transcripts,
+    )
+    yield running
+    for engine in started:
+        await engine.served.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def speak(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], bytes]:
+    """Real speech from espeak-ng: 16 kHz mono PCM16 of a sentence."""
+    if not (shutil.which("espeak-ng") and shutil.which("sox")):
+        pytest.fail("espeak-ng and sox are required: run scripts/test, which installs them")
+    folder = tmp_path_factory.mktemp("speech")
+    cache: dict[str, bytes] = {}
+
+    def make(text: str) -> bytes:
+        if text not in cache:
+            raw, wav16 = folder / f"{len(cache)}-raw.wav", folder / f"{len(cache)}.wav"
+            subprocess.run(["espeak-ng", "-s", "160", "-w", str(raw), text], check=True)
+            subprocess.run(
+                ["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav16)], check=True
+            )
+            cache[text] = read_pcm(wav16)
+        return cache[text]
+
+    return make
+
+
+def read_pcm(path: Path) -> bytes:
+    with wave.open(str(path)) as wav:
+        return wav.readframes(wav.getnframes())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def quiet_logs() -> None:
+    """Pipecat logs every frame link at debug level; tests that read logs add a sink."""
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")

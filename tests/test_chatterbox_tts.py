@@ -1,0 +1,162 @@
+import asyncio
+import time
+
+import pytest
+from pipecat.frames.frames import (
+    ErrorFrame,
+    InterruptionFrame,
+    TTSAudioRawFrame,
+    TTSSpeakFrame,
+    TTSStoppedFrame,
+)
+from pipecat.pipeline.worker import PipelineParams
+from pipecat.tests.utils import SleepFrame, run_test
+
+from engines import tone
+from engines.scripted import ToneSynthesizer
+from engines.wav import wav_header
+from services.chatterbox_tts import ChatterboxTTSService
+from services.wav_stream import parse_wav_header
+from tests.conftest import SECRETS
+
+pytestmark = pytest.mark.unit
+TEXT = "Bright lanterns glow tonight"
+
+
+def tts(engines, http, **kwargs) -> ChatterboxTTSService:
+    options = {"timeout_s": 0.5, "api_key": SECRETS["chatterbox_api_key"]} | kwargs
+    return ChatterboxTTSService(base_url=engines.chatterbox.url, aiohttp_session=http, **options)
+
+
+def audio_of(frames) -> tuple[bytes, int]:
+    chunks = [f for f in frames if isinstance(f, TTSAudioRawFrame)]
+    return b"".join(f.audio for f in chunks), (chunks[0].sample_rate if chunks else 0)
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_speaks_the_text_and_sends_the_documented_request(engines, http, streaming):
+    service = tts(
+        engines,
+        http,
+        streaming=streaming,
+        settings=ChatterboxTTSService.Settings(voice="narrator", exaggeration=0.7),
+    )
+    down, up = await run_test(service, frames_to_send=[TTSSpeakFrame(TEXT)])
+    audio, rate = audio_of(down)
+    assert tone.decode(audio, rate, [TEXT]) == tone.words_of(TEXT)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    (request,) = engines.chatterbox.log.of_kind("speech")
+    assert request["path"] == ("/v1/audio/speech/stream" if streaming else "/v1/audio/speech")
+    assert request["body"] == {
+        "input": TEXT,
+        "voice": "narrator",
+        "response_format": "wav",
+        "exaggeration": 0.7,
+    }
+    assert request["headers"]["Authorization"] == f"Bearer {SECRETS['chatterbox_api_key']}"
+
+
+async def test_resamples_to_the_pipeline_output_rate(engines, http):
+    down, _ = await run_test(
+        tts(engines, http),
+        frames_to_send=[TTSSpeakFrame(TEXT)],
+        pipeline_params=PipelineParams(audio_out_sample_rate=16000),
+    )
+    audio, rate = audio_of(down)
+    assert rate == 16000
+    assert tone.decode(audio, 16000, [TEXT]) == tone.words_of(TEXT)
+
+
+async def test_raw_pcm_responses_are_played_as_is(engines, http):
+    down, _ = await run_test(
+        tts(engines, http, response_format="pcm"), frames_to_send=[TTSSpeakFrame(TEXT)]
+    )
+    audio, rate = audio_of(down)
+    assert tone.decode(audio, rate, [TEXT]) == tone.words_of(TEXT)
+
+
+async def test_audio_arrives_while_the_server_is_still_synthesizing(engines, http):
+    engines.chatterbox.backend._realtime_factor = 1.0  # synthesis takes as long as the audio
+    service = tts(engines, http, timeout_s=2)
+    first_audio: list[float] = []
+
+    @service.event_handler("on_after_push_frame")
+    async def note(_, frame):
+        if isinstance(frame, TTSAudioRawFrame) and not first_audio:
+            first_audio.append(time.monotonic())
+
+    await run_test(service, frames_to_send=[TTSSpeakFrame(TEXT)])
+    (request,) = engines.chatterbox.log.of_kind("speech")
+    (done,) = engines.chatterbox.log.of_kind("speech_done")
+    spoken_secs = len(tone.words_of(TEXT)) * (tone.WORD_SECS + tone.GAP_SECS)
+    assert first_audio[0] - request["at"] < spoken_secs / 3
+    assert first_audio[0] < done["at"]
+
+
+@pytest.mark.parametrize("fault", ["hang", "first_byte_delay_s"])
+async def test_a_silent_server_gives_silence_and_an_error_not_a_hang(engines, http, fault):
+    setattr(engines.chatterbox.faults, fault, True if fault == "hang" else 5.0)
+    started = time.monotonic()
+    down, up = await run_test(
+        tts(engines, http, timeout_s=0.3), frames_to_send=[TTSSpeakFrame(TEXT)]
+    )
+    assert time.monotonic() - started < 3
+    audio, _ = audio_of(down)
+    assert audio and not any(audio), "a moment of silence is played"
+    errors = [f.error for f in up if isinstance(f, ErrorFrame)]
+    assert errors == ["Speech synthesis timed out after 0.3s"]
+    assert any(isinstance(f, TTSStoppedFrame) for f in down)
+
+
+async def test_a_server_error_is_reported_and_the_next_sentence_works(engines, http):
+    engines.chatterbox.faults.statuses = [500]
+    down, up = await run_test(
+        tts(engines, http),
+        frames_to_send=[TTSSpeakFrame("First try fails"), SleepFrame(0.2), TTSSpeakFrame(TEXT)],
+    )
+    errors = [f.error for f in up if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1
+    assert errors[0].startswith("Speech synthesis failed: Chatterbox answered HTTP 500")
+    audio, rate = audio_of(down)
+    assert tone.decode(audio, rate, [TEXT]) == tone.words_of(TEXT)
+
+
+async def test_a_body_that_is_not_audio_is_reported(engines, http):
+    engines.chatterbox.faults.garbage = True
+    _, up = await run_test(tts(engines, http), frames_to_send=[TTSSpeakFrame(TEXT)])
+    errors = [f.error for f in up if isinstance(f, ErrorFrame)]
+    assert errors == ["Speech synthesis failed: not a WAV stream"]
+
+
+async def test_interruption_closes_the_request_in_flight(engines, http):
+    engines.chatterbox.backend._realtime_factor = 1.0
+    long_text = " ".join(["lantern"] * 30)
+    await run_test(
+        tts(engines, http, timeout_s=2),
+        frames_to_send=[
+            TTSSpeakFrame(long_text),
+            SleepFrame(0.5),
+            InterruptionFrame(),
+            SleepFrame(0.5),
+        ],
+    )
+    assert engines.chatterbox.log.of_kind("speech_cancelled")
+    assert not engines.chatterbox.log.of_kind("speech_done")
+
+
+def test_wav_header_is_read_however_it_is_split():
+    header = wav_header(22050) + b"\x01\x02"
+    for cut in range(len(header) - 2):
+        assert parse_wav_header(header[:cut]) is None or cut >= 44
+    parsed = parse_wav_header(header)
+    assert parsed is not None and parsed.sample_rate == 22050 and parsed.data_offset == 44
+    with pytest.raises(ValueError):
+        parse_wav_header(b"<html>")
+
+
+async def test_tone_synthesizer_paces_at_the_requested_speed():
+    synth = ToneSynthesizer(realtime_factor=1.0)
+    started = time.monotonic()
+    audio = b"".join([c async for c in synth.synthesize("one two", "v", {})])
+    assert time.monotonic() - started == pytest.approx(len(audio) / 2 / 24000, rel=0.3)
+    await asyncio.sleep(0)
