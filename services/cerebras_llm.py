@@ -7,21 +7,31 @@ failures deserve how many retries, because a person is waiting for the answer:
 - 429: up to three retries, honouring Retry-After.
 - 5xx: one retry after a backoff, then fail fast.
 - any other 4xx: fail at once.
-- no response within the timeout: fail (once retried like a connection error).
+- no response within the timeout, or no connection: one retry, then fail.
 
 A failed turn ends with a non-fatal error the client can show. Only credentials being
 refused (401, 403) takes the service out of use; other failures leave it ready for the
 next turn.
 """
 
+import sys
 from typing import Any
 
-from openai import APIStatusError, AsyncOpenAI, DefaultAsyncHttpxClient, Timeout
+from openai import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AsyncOpenAI,
+    DefaultAsyncHttpxClient,
+    Timeout,
+)
+from openai._httpx2 import timeout_exceptions
 from pipecat.services.cerebras.llm import CerebrasLLMService
 from pipecat.utils.errors import ErrorCategory
 
 RATE_LIMIT_RETRIES = 3
 SERVER_ERROR_RETRIES = 1
+TRANSPORT_RETRIES = 1
 CONNECT_TIMEOUT_S = 3.0
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
 
@@ -36,7 +46,22 @@ def retries_allowed(status: int) -> int:
 
 
 class _PolicyAsyncOpenAI(AsyncOpenAI):
-    """An OpenAI client whose retry decision follows `retries_allowed`."""
+    """An OpenAI client whose retry decisions follow the policy above."""
+
+    async def _sleep_for_retry(self, *, retries_taken: int, response: Any, **kwargs: Any) -> None:
+        # Without a response the request timed out or never connected. The client
+        # would retry that up to max_retries times; a person waits, so only once.
+        # This runs inside the client's handler for that error, so it is at hand.
+        error = sys.exc_info()[1]
+        if response is None and retries_taken >= TRANSPORT_RETRIES and error is not None:
+            try:
+                request = error.request  # type: ignore[attr-defined]
+            except (AttributeError, RuntimeError):
+                request = None
+            if isinstance(error, timeout_exceptions()):
+                raise APITimeoutError(request=request) from error
+            raise APIConnectionError(request=request) from error
+        await super()._sleep_for_retry(retries_taken=retries_taken, response=response, **kwargs)
 
     def _should_retry(self, response: Any) -> bool:
         retries_taken = int(response.request.headers.get(RETRY_COUNT_HEADER, "0"))

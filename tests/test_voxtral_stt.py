@@ -1,0 +1,242 @@
+import asyncio
+import base64
+
+import pytest
+from pipecat.frames.frames import (
+    ErrorFrame,
+    InputAudioRawFrame,
+    InterimTranscriptionFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.tests.utils import SleepFrame, run_test
+
+from engines.serving import serve
+from engines.voxtral_server import create_voxtral_app
+from services.voxtral_stt import (
+    TIMEOUT_MESSAGE,
+    VoxtralRealtimeSTTService,
+    VoxtralSegmentedSTTService,
+)
+from tests.conftest import SECRETS, VOXTRAL_MODEL
+
+pytestmark = pytest.mark.unit
+CHUNK = bytes(range(256)) * 2 + bytes(128)  # 20 ms of 16 kHz PCM16: 640 bytes
+assert len(CHUNK) == 640
+
+
+def utterance(seconds: float = 1.0, settle: float = 0.6) -> list:
+    chunks = [InputAudioRawFrame(CHUNK, 16000, 1) for _ in range(int(seconds / 0.02))]
+    return [
+        VADUserStartedSpeakingFrame(start_secs=0.2),
+        *chunks,
+        VADUserStoppedSpeakingFrame(stop_secs=0.4),
+        SleepFrame(settle),
+    ]
+
+
+def realtime(engines, **kwargs) -> VoxtralRealtimeSTTService:
+    options = {
+        "url": f"ws://{engines.voxtral.served.host}:{engines.voxtral.served.port}/v1/realtime",
+        "model": VOXTRAL_MODEL,
+        "api_key": SECRETS["voxtral_api_key"],
+        "timeout_s": 0.4,
+        "preroll_secs": 0.0,
+    }
+    return VoxtralRealtimeSTTService(**(options | kwargs))
+
+
+def segmented(engines, http, **kwargs) -> VoxtralSegmentedSTTService:
+    options = {
+        "base_url": engines.voxtral.url,
+        "model": VOXTRAL_MODEL,
+        "aiohttp_session": http,
+        "api_key": SECRETS["voxtral_api_key"],
+        "timeout_s": 0.4,
+    }
+    return VoxtralSegmentedSTTService(**(options | kwargs))
+
+
+def transcripts(frames) -> list[str]:
+    return [f.text for f in frames if type(f) is TranscriptionFrame]
+
+
+def errors(frames) -> list[str]:
+    return [f.error for f in frames if isinstance(f, ErrorFrame)]
+
+
+async def when(condition, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_realtime_streams_speech_and_shows_partials_before_the_final(engines):
+    engines.transcripts[:] = ["turn the kitchen lights on please"]
+    down, up = await run_test(realtime(engines), frames_to_send=utterance(1.5))
+    texts = [
+        (type(f), f.text)
+        for f in down
+        if isinstance(f, InterimTranscriptionFrame | TranscriptionFrame)
+    ]
+    assert texts[-1] == (TranscriptionFrame, "turn the kitchen lights on please")
+    partials = [t for kind, t in texts if kind is InterimTranscriptionFrame]
+    assert partials and all("turn the kitchen lights on please".startswith(p) for p in partials)
+    assert not errors(up)
+    log = engines.voxtral.log
+    assert log.of_kind("session.update")[0]["model"] == VOXTRAL_MODEL
+    assert log.of_kind("realtime_connect")[0]["headers"]["Authorization"] == (
+        f"Bearer {SECRETS['voxtral_api_key']}"
+    )
+    assert log.of_kind("utterance")[0]["audio_bytes"] == 75 * len(CHUNK)
+
+
+async def test_realtime_sends_preroll_so_the_first_syllable_is_kept(engines):
+    before = [InputAudioRawFrame(CHUNK, 16000, 1) for _ in range(25)]  # 0.5 s before VAD
+    await run_test(realtime(engines, preroll_secs=0.2), frames_to_send=[*before, *utterance(1.0)])
+    assert engines.voxtral.log.of_kind("utterance")[0]["audio_bytes"] == (10 + 50) * len(CHUNK)
+
+
+async def test_realtime_reconnects_by_itself_when_the_server_goes_away(engines):
+    engines.transcripts[:] = ["first words", "second words"]
+    served = engines.voxtral.served
+    service = realtime(engines)
+
+    async def restart_server() -> None:
+        await when(lambda: engines.voxtral.log.of_kind("utterance"))
+        await asyncio.sleep(0.3)
+        await served.close()
+        await asyncio.sleep(0.3)
+        app = create_voxtral_app(
+            engines.voxtral.backend,
+            faults=engines.voxtral.faults,
+            log=engines.voxtral.log,
+            api_key=SECRETS["voxtral_api_key"],
+            model=VOXTRAL_MODEL,
+        )
+        engines.voxtral.served = await serve(app, port=served.port)
+
+    restart = asyncio.create_task(restart_server())
+    down, up = await run_test(
+        service, frames_to_send=[*utterance(0.5, settle=3.0), *utterance(0.5)]
+    )
+    await restart
+    await engines.voxtral.served.close()
+    assert transcripts(down) == ["first words", "second words"]
+    assert len(engines.voxtral.log.of_kind("realtime_connect")) >= 2
+
+
+async def test_realtime_replays_the_utterance_when_the_socket_drops_mid_stream(engines):
+    engines.transcripts[:] = ["one two three four five six"]
+    engines.voxtral.faults.drop_mid_stream = True
+
+    async def heal() -> None:
+        await when(lambda: len(engines.voxtral.log.of_kind("realtime_connect")) >= 1)
+        await asyncio.sleep(0.2)
+        engines.voxtral.faults.drop_mid_stream = False
+
+    healing = asyncio.create_task(heal())
+    down, up = await run_test(realtime(engines), frames_to_send=utterance(1.5, settle=1.5))
+    await healing
+    assert transcripts(down) == ["one two three four five six"]
+    assert len(engines.voxtral.log.of_kind("realtime_connect")) >= 2
+
+
+async def test_realtime_timeout_retries_once_then_errors_and_the_next_turn_works(engines):
+    engines.transcripts[:] = ["lost words", "found words"]
+    engines.voxtral.faults.hang = True
+
+    async def recover() -> None:
+        await when(lambda: len(engines.voxtral.log.of_kind("utterance")) >= 2)
+        engines.voxtral.faults.hang = False
+
+    recovering = asyncio.create_task(recover())
+    down, up = await run_test(
+        realtime(engines, timeout_s=0.3),
+        frames_to_send=[*utterance(0.5, settle=1.5), *utterance(0.5, settle=1.0)],
+    )
+    await recovering
+    assert errors(up) == [TIMEOUT_MESSAGE]
+    assert len(engines.voxtral.log.of_kind("utterance")) == 3  # original, retry, next turn
+    assert transcripts(down) == ["found words"]
+
+
+async def test_realtime_retry_succeeds_when_the_server_recovers(engines):
+    engines.transcripts[:] = ["patience pays"]
+    engines.voxtral.faults.hang = True
+
+    async def recover() -> None:
+        await when(lambda: len(engines.voxtral.log.of_kind("utterance")) >= 1)
+        engines.voxtral.faults.hang = False
+
+    recovering = asyncio.create_task(recover())
+    down, up = await run_test(realtime(engines, timeout_s=0.3), frames_to_send=utterance(0.5, 1.5))
+    await recovering
+    assert not errors(up)
+    assert transcripts(down) == ["patience pays"]
+
+
+async def test_realtime_reports_what_the_server_rejects(engines):
+    _, up = await run_test(realtime(engines, model="no-such-model"), frames_to_send=utterance(0.3))
+    assert any("Voxtral error: The model `no-such-model` does not exist." in e for e in errors(up))
+
+
+async def test_realtime_speech_during_a_pending_transcript_is_queued_in_order(engines):
+    engines.transcripts[:] = ["alpha", "beta"]
+    engines.voxtral.faults.latency_s = 0.3  # the first transcript is slow
+    down, _ = await run_test(
+        realtime(engines, timeout_s=2),
+        frames_to_send=[*utterance(0.4, settle=0.05), *utterance(0.4, settle=1.5)],
+    )
+    assert transcripts(down) == ["alpha", "beta"]
+
+
+async def test_segmented_posts_a_wav_and_reads_the_event_stream(engines, http):
+    engines.transcripts[:] = ["what time is it"]
+    down, up = await run_test(segmented(engines, http), frames_to_send=utterance(1.0))
+    assert transcripts(down) == ["what time is it"]
+    assert any(isinstance(f, InterimTranscriptionFrame) for f in down)
+    (request,) = engines.voxtral.log.of_kind("transcription")
+    assert request["stream"] is True and request["model"] == VOXTRAL_MODEL
+    assert request["headers"]["Authorization"] == f"Bearer {SECRETS['voxtral_api_key']}"
+    # The segment holds the speech plus the trailing silence the base class appends.
+    assert 1.0 <= request["audio_bytes"] / 32000 <= 2.2
+
+
+async def test_segmented_timeout_retries_once_then_errors_and_the_next_turn_works(engines, http):
+    engines.transcripts[:] = ["found words"]
+    engines.voxtral.faults.hang = True
+
+    async def recover() -> None:
+        await when(lambda: len(engines.voxtral.log.of_kind("transcription")) >= 2)
+        await asyncio.sleep(0.5)
+        engines.voxtral.faults.hang = False
+
+    recovering = asyncio.create_task(recover())
+    down, up = await run_test(
+        segmented(engines, http, timeout_s=0.3),
+        frames_to_send=[*utterance(0.3, settle=1.2), *utterance(0.3, settle=1.0)],
+    )
+    await recovering
+    assert errors(up) == [TIMEOUT_MESSAGE]
+    assert len(engines.voxtral.log.of_kind("transcription")) == 3
+    assert transcripts(down) == ["found words"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"garbage": True}, "Speech recognition failed: Voxtral ended the stream without [DONE]"),
+        ({"statuses": [500]}, "Speech recognition failed: Voxtral answered HTTP 500"),
+    ],
+)
+async def test_segmented_reports_bad_answers(engines, http, fault, message):
+    for name, value in fault.items():
+        setattr(engines.voxtral.faults, name, value)
+    _, up = await run_test(segmented(engines, http), frames_to_send=utterance(0.3))
+    assert len(errors(up)) == 1 and errors(up)[0].startswith(message)
+
+
+def test_audio_is_sent_as_base64_pcm16():
+    assert base64.b64decode(base64.b64encode(CHUNK)) == CHUNK
