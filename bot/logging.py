@@ -85,11 +85,16 @@ class Redactor:
                 text = text.replace(spoken, WITHHELD)
         return text
 
-    def scrub_credentials(self, text: str) -> str:
-        """Replace secret values, authorization headers and bearer tokens."""
+    def remove_secrets(self, text: str) -> str:
+        """Replace the configured secret values, raw or JSON-escaped."""
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+        return text
+
+    def clean(self, text: str) -> str:
+        """Everything a raw (not yet serialized) piece of a log line must lose."""
+        text = self.remove_secrets(self.withhold_content(text))
         for pattern in _CREDENTIAL_PATTERNS:
             text = pattern.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
         return text
@@ -114,16 +119,13 @@ class RedactingSink:
     def write(self, message: Any) -> None:
         """Render, redact and write one record."""
         record = message.record
-        text = self._redactor.withhold_content(record["message"])
+        text = self._redactor.clean(record["message"])
         exception = ""
         if record["exception"] is not None:
             exc_type, exc_value, exc_tb = record["exception"]
             exception = "".join(traceback.format_exception(exc_type, exc_value, exc_tb))
-            exception = self._redactor.withhold_content(exception)
-        extra = {
-            key: self._redactor.withhold_content(value) if isinstance(value, str) else value
-            for key, value in record["extra"].items()
-        }
+            exception = self._redactor.clean(exception)
+        extra = {key: self._clean_value(value) for key, value in record["extra"].items()}
         if self._json:
             line = json.dumps(
                 {
@@ -135,7 +137,6 @@ class RedactingSink:
                     **extra,
                     **({"exception": exception} if exception else {}),
                 },
-                default=str,
                 ensure_ascii=False,
             )
         else:
@@ -143,8 +144,15 @@ class RedactingSink:
             stamp = record["time"].strftime("%H:%M:%S.%f")[:-3]
             line = f"{stamp} {record['level'].name:<7} {record['name']}: {text} {context}"
             line = line.rstrip() + (f"\n{exception.rstrip()}" if exception else "")
-        self._stream.write(self._redactor.scrub_credentials(line) + "\n")
+        # Serialization may have re-encoded a secret; the escaped form is caught here.
+        self._stream.write(self._redactor.remove_secrets(line) + "\n")
         self._stream.flush()
+
+    def _clean_value(self, value: Any) -> Any:
+        """Numbers stay numbers (metrics); anything else is cleaned as text."""
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self._redactor.clean(value if isinstance(value, str) else str(value))
 
 
 class _InterceptHandler(logging.Handler):

@@ -142,6 +142,8 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in e.errors(include_input=False, include_url=False):
             name = str(error["loc"][0]).upper() if error["loc"] else "settings"
-            reason = "is required but not set" if error["type"] == "missing" else error["msg"]
-            problems.append(f"{name} {reason}")
+            if error["type"] == "missing":
+                problems.append(f"{name} is required but not set")
+            else:
+                problems.append(f"{name} is invalid: {error['msg'].removeprefix('Value error, ')}")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
