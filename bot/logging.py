@@ -60,6 +60,7 @@ class Redactor:
         self._secrets.sort(key=len, reverse=True)
         self._log_transcripts = log_transcripts
         self._conversation: deque[str] = deque(maxlen=512)
+        self._by_length: list[str] = []
 
     @property
     def log_transcripts(self) -> bool:
@@ -73,6 +74,8 @@ class Redactor:
             return
         if text not in self._conversation:
             self._conversation.append(text)
+            # Longest first, so an interim transcript can't leave the final one's tail.
+            self._by_length = sorted(self._conversation, key=len, reverse=True)
 
     def withhold_content(self, text: str) -> str:
         """Replace conversation text in a message, unless transcripts may be logged."""
@@ -80,7 +83,7 @@ class Redactor:
             return text
         for pattern in _CONTENT_PATTERNS:
             text = pattern.sub(lambda m: _keep_frame(m), text)
-        for spoken in self._conversation:
+        for spoken in self._by_length:
             if spoken in text:
                 text = text.replace(spoken, WITHHELD)
         return text
@@ -94,10 +97,10 @@ class Redactor:
 
     def clean(self, text: str) -> str:
         """Everything a raw (not yet serialized) piece of a log line must lose."""
-        text = self.remove_secrets(self.withhold_content(text))
+        text = self.withhold_content(text)
         for pattern in _CREDENTIAL_PATTERNS:
             text = pattern.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
-        return text
+        return self.remove_secrets(text)
 
 
 def _keep_frame(match: re.Match[str]) -> str:

@@ -81,16 +81,20 @@ def create_chat_app(
             await asyncio.sleep(faults.first_byte_delay_s)
         await response.write(_chunk(completion_id, model, {"role": "assistant"}, None))
         sent = 0
-        async for token in responder.respond(messages, model):
-            await response.write(_chunk(completion_id, model, {"content": token}, None))
-            sent += 1
-            log.add(kind="chat_token", at=time.monotonic())
-            if faults.drop_mid_stream:
-                if request.transport:
-                    request.transport.close()
-                return response
-            if faults.chunk_delay_s:
-                await asyncio.sleep(faults.chunk_delay_s)
+        try:
+            async for token in responder.respond(messages, model):
+                await response.write(_chunk(completion_id, model, {"content": token}, None))
+                sent += 1
+                if faults.drop_mid_stream:
+                    if request.transport:
+                        request.transport.close()
+                    return response
+                if faults.chunk_delay_s:
+                    await asyncio.sleep(faults.chunk_delay_s)
+        except ConnectionResetError:
+            # The client went away mid-reply (an interruption, or the bot leaving).
+            log.add(kind="chat_cancelled", at=time.monotonic())
+            return response
         await response.write(_chunk(completion_id, model, {}, "stop"))
         usage = {"prompt_tokens": 1, "completion_tokens": sent, "total_tokens": sent + 1}
         final = {

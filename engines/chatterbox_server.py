@@ -103,9 +103,10 @@ def create_chatterbox_app(
                     return response
                 if faults.chunk_delay_s:
                     await asyncio.sleep(faults.chunk_delay_s)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
+            # The client closed the request: an interruption, or the bot leaving.
             log.add(kind="speech_cancelled", at=time.monotonic())
-            raise
+            return response
         log.add(kind="speech_done", at=time.monotonic())
         await response.write_eof()
         return response

@@ -6,13 +6,12 @@ can still say which words the bot spoke, even after resampling and Opus coding.
 
 import re
 import zlib
-from collections.abc import Iterable
 
 import numpy as np
 
 BASE_HZ = 300.0
-STEP_HZ = 25.0
-BINS = 100
+STEP_HZ = 20.0
+BINS = 150
 WORD_SECS = 0.12
 GAP_SECS = 0.03
 AMPLITUDE = 0.3
@@ -25,9 +24,19 @@ def words_of(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
+def word_code(word: str) -> int:
+    """The pitch step (0..BINS-1) that encodes a word."""
+    return zlib.crc32(word.lower().encode()) % BINS
+
+
 def word_frequency(word: str) -> float:
     """The pitch that encodes a word."""
-    return BASE_HZ + STEP_HZ * (zlib.crc32(word.lower().encode()) % BINS)
+    return BASE_HZ + STEP_HZ * word_code(word)
+
+
+def code(text: str) -> list[int]:
+    """The pitch steps a text is spoken as, word by word."""
+    return [word_code(w) for w in words_of(text)]
 
 
 def encode(text: str, sample_rate: int) -> bytes:
@@ -43,11 +52,11 @@ def encode(text: str, sample_rate: int) -> bytes:
     return b"".join(p.tobytes() for p in pieces)
 
 
-def decode(pcm: bytes, sample_rate: int, vocabulary: Iterable[str]) -> list[str]:
-    """The words heard in PCM16 mono audio, out of those a test expects.
+def decode(pcm: bytes, sample_rate: int) -> list[int]:
+    """The pitch steps heard in PCM16 mono audio, one per beep.
 
-    Beeps are found as runs of loud 10 ms windows; each run's dominant pitch is matched
-    to the nearest word of the vocabulary within half a code step.
+    Beeps are found as runs of loud 10 ms windows; each run's dominant pitch is
+    rounded to the nearest step, and dropped when it lies between steps.
     """
     samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype=np.int16).astype(np.float32)
     window = max(1, sample_rate // 100)
@@ -56,8 +65,7 @@ def decode(pcm: bytes, sample_rate: int, vocabulary: Iterable[str]) -> list[str]
         return []
     frames = samples[: count * window].reshape(count, window)
     loud = np.sqrt((frames**2).mean(axis=1)) > 32767 * AMPLITUDE * 0.25
-    pitches = {word_frequency(w): w for w in words_of(" ".join(vocabulary))}
-    heard: list[str] = []
+    heard: list[int] = []
     start = None
     for i, is_loud in enumerate([*loud, False]):
         if is_loud and start is None:
@@ -65,12 +73,11 @@ def decode(pcm: bytes, sample_rate: int, vocabulary: Iterable[str]) -> list[str]
         elif not is_loud and start is not None:
             if i - start >= 5:
                 segment = samples[start * window : i * window]
-                spectrum = np.abs(
-                    np.fft.rfft(segment * np.hanning(len(segment)), n=8 * len(segment))
-                )
-                peak = np.fft.rfftfreq(8 * len(segment), 1 / sample_rate)[int(spectrum.argmax())]
-                nearest = min(pitches, key=lambda f: abs(f - peak), default=None)
-                if nearest is not None and abs(nearest - peak) < STEP_HZ / 2:
-                    heard.append(pitches[nearest])
+                size = 8 * len(segment)
+                spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment)), n=size))
+                peak = np.fft.rfftfreq(size, 1 / sample_rate)[int(spectrum.argmax())]
+                step = round((peak - BASE_HZ) / STEP_HZ)
+                if 0 <= step < BINS and abs(BASE_HZ + step * STEP_HZ - peak) < STEP_HZ / 3:
+                    heard.append(step)
             start = None
     return heard

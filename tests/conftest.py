@@ -1,8 +1,8 @@
 """Shared fixtures: engine stand-ins on free local ports, settings, test speech."""
 
 import shutil
-import sys
 import subprocess
+import sys
 import wave
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -134,8 +134,12 @@ def read_pcm(path: Path) -> bytes:
         return wav.readframes(wav.getnframes())
 
 
+def quiet_logging() -> None:
+    """Warnings and errors to stderr only: Pipecat logs every frame link at debug level."""
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", backtrace=False, diagnose=False)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def quiet_logs() -> None:
-    """Pipecat logs every frame link at debug level; tests that read logs add a sink."""
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    quiet_logging()

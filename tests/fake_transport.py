@@ -2,12 +2,15 @@
 
 import asyncio
 import time
+from typing import Any
 
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
     InputAudioRawFrame,
     OutputAudioRawFrame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
     StartFrame,
 )
 from pipecat.transports.base_input import BaseInputTransport
@@ -70,6 +73,7 @@ class Speaker(BaseOutputTransport):
     def __init__(self, params: TransportParams) -> None:
         super().__init__(params)
         self.played: list[tuple[float, bytes]] = []
+        self.messages: list[Any] = []
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
@@ -79,6 +83,12 @@ class Speaker(BaseOutputTransport):
         self.played.append((time.monotonic(), frame.audio))
         await asyncio.sleep(len(frame.audio) / 2 / frame.sample_rate)
         return True
+
+    async def send_message(
+        self, frame: OutputTransportMessageFrame | OutputTransportMessageUrgentFrame
+    ) -> None:
+        """Keep what would reach the client (RTVI messages)."""
+        self.messages.append(frame.message)
 
     def audio_between(self, start: float = 0.0, end: float = float("inf")) -> bytes:
         """Everything written in a time window."""

@@ -1,12 +1,12 @@
 import io
 import json
 import logging
-import sys
 
 import pytest
 from loguru import logger
 
 from bot.logging import REDACTED, WITHHELD, setup_logging
+from tests.conftest import quiet_logging
 
 pytestmark = pytest.mark.unit
 SECRET = "csk-abcdef0123456789secret"
@@ -29,8 +29,7 @@ def capture():
         return setup_logging(**options)
 
     yield install, stream
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    quiet_logging()
     logging.basicConfig(handlers=[], force=True)
 
 

@@ -1,0 +1,219 @@
+"""The assembled pipeline on a fake call: real Silero VAD, real speech, engine stand-ins."""
+
+import asyncio
+import io
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from loguru import logger
+from pipecat.frames.frames import (
+    Frame,
+    InterimTranscriptionFrame,
+    InterruptionFrame,
+    TranscriptionFrame,
+)
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.workers.runner import WorkerRunner
+
+from bot.logging import setup_logging
+from bot.pipeline import build_worker
+from engines import tone
+from tests.conftest import SECRETS, Engines, quiet_logging
+from tests.fake_transport import FakeTransport
+
+pytestmark = pytest.mark.pipeline
+
+
+class FrameLog(BaseObserver):
+    """Remembers when interesting frames were first pushed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[float, Frame]] = []
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        if data.first_push and isinstance(
+            data.frame, InterimTranscriptionFrame | TranscriptionFrame | InterruptionFrame
+        ):
+            self.seen.append((time.monotonic(), data.frame))
+
+    def times_of(self, kind: type) -> list[float]:
+        return [at for at, frame in self.seen if type(frame) is kind]
+
+
+@dataclass
+class Call:
+    transport: FakeTransport
+    engines: Engines
+    frames: FrameLog
+    logs: io.StringIO
+    turn_metrics: list[dict] = field(default_factory=list)
+
+    def say(self, pcm: bytes) -> float:
+        return self.transport.microphone.say(pcm)
+
+    def heard(self, since: float = 0.0, until: float = float("inf")) -> list[int]:
+        """The tone-coded words the participant heard in a time window."""
+        return tone.decode(self.transport.speaker.audio_between(since, until), 24000)
+
+    async def until(self, condition, timeout: float = 20.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.05)
+
+    def log_records(self) -> list[dict]:
+        return [json.loads(line) for line in self.logs.getvalue().splitlines()]
+
+
+@pytest.fixture
+async def call(engines: Engines, http) -> AsyncIterator[Call]:
+    logs = io.StringIO()
+    settings = engines.settings(log_level="DEBUG")
+    redactor = setup_logging(
+        level="DEBUG",
+        json_format=True,
+        secrets=settings.secret_values(),
+        log_transcripts=False,
+        stream=logs,
+        room="test-room",
+    )
+    transport = FakeTransport()
+    frames = FrameLog()
+    worker = build_worker(
+        transport=transport, settings=settings, http=http, room="test-room", redactor=redactor
+    )
+    worker.add_observer(frames)
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    running = asyncio.create_task(runner.run())
+    try:
+        yield Call(transport, engines, frames, logs)
+    finally:
+        await worker.cancel()
+        await asyncio.wait_for(running, 10)
+        quiet_logging()
+
+
+def seconds(pcm: bytes, rate: int = 16000) -> float:
+    return len(pcm) / 2 / rate
+
+
+async def test_a_question_gets_a_spoken_answer_that_starts_before_the_llm_finishes(call, speak):
+    question = speak("What is the weather like in Paris today?")
+    reply = "Paris is sunny today. Expect clear skies and a gentle breeze all afternoon long."
+    call.engines.transcripts[:] = ["what is the weather like in paris today"]
+    call.engines.replies[:] = [reply]
+    call.engines.chat.faults.chunk_delay_s = 0.12  # the LLM streams for about 1.7 s
+    spoken_at = call.say(question)
+    await call.until(lambda: call.heard() == tone.code(reply))
+
+    # The STT stand-in received the question as audio of its length, give or take the
+    # pre-roll before VAD fired and the endpointing silence after it.
+    (utterance,) = call.engines.voxtral.log.of_kind("utterance")
+    received = utterance["audio_bytes"] / 32000
+    assert seconds(question) - 0.5 <= received <= seconds(question) + 1.0
+
+    # Partial transcripts came while the user spoke, then the final one.
+    assert call.frames.times_of(InterimTranscriptionFrame)
+    (final_at,) = call.frames.times_of(TranscriptionFrame)
+    assert min(call.frames.times_of(InterimTranscriptionFrame)) < final_at
+    assert min(call.frames.times_of(InterimTranscriptionFrame)) < spoken_at
+
+    # Speech started while the LLM stand-in was still streaming.
+    (llm_done,) = call.engines.chat.log.of_kind("chat_done")
+    first_audio = call.transport.speaker.first_write_after(spoken_at)
+    assert first_audio is not None and first_audio < llm_done["at"]
+
+    # One Turn metrics record, numeric and consistent, also sent to the client.
+    await call.until(lambda: any(r.get("event") == "Turn metrics" for r in call.log_records()))
+    (record,) = [r for r in call.log_records() if r.get("event") == "Turn metrics"]
+    for name in (
+        "llm_ttft_ms",
+        "tts_first_audio_latency_ms",
+        "e2e_first_audio_ms",
+        "endpointer_latency_ms",
+        "voice_to_voice_ms",
+    ):
+        assert isinstance(record[name], float) and record[name] >= 0, name
+    assert record["barge_in_cutoff_ms"] is None
+    assert record["voice_to_voice_ms"] == pytest.approx(
+        record["endpointer_latency_ms"] + record["e2e_first_audio_ms"], abs=0.2
+    )
+    assert record["e2e_first_audio_ms"] >= record["llm_ttft_ms"]
+    measured_gap_ms = (first_audio - final_at) * 1000
+    assert record["e2e_first_audio_ms"] <= measured_gap_ms + 1000
+    sent = [m for m in call.transport.speaker.messages if m.get("type") == "server-message"]
+    assert any(m["data"]["type"] == "turn-metrics" for m in sent)
+    print(
+        f"\nround trip: e2e {record['e2e_first_audio_ms']} ms, "
+        f"voice-to-voice {record['voice_to_voice_ms']} ms, "
+        f"endpointing {record['endpointer_latency_ms']} ms"
+    )
+
+
+async def test_speaking_over_the_bot_stops_it_and_the_next_answer_is_clean(call, speak):
+    long_reply = " ".join(
+        "amber basil cedar dahlia ember fennel garnet hazel indigo juniper".split() * 4
+    )
+    short_reply = "Okay stopping now."
+    call.engines.transcripts[:] = ["tell me a long story", "please stop"]
+    call.engines.replies[:] = [long_reply, short_reply]
+    call.engines.chatterbox.backend._realtime_factor = 1.0  # TTS requests stay in flight
+    old, new = tone.code(long_reply), tone.code(short_reply)
+    assert not set(old) & set(new), "the two replies must sound different"
+
+    asked_at = call.say(speak("Tell me a long story."))
+    await call.until(lambda: len(call.heard(since=asked_at)) >= 6)
+    stop = speak("Please stop.")
+    interrupted_at = call.say(stop) - seconds(stop)
+    await call.until(lambda: call.heard(since=interrupted_at)[-len(new) :] == new)
+
+    interruption_at = min(
+        at for at in call.frames.times_of(InterruptionFrame) if at > interrupted_at
+    )
+    # Measured at the participant: no audio of the old reply after the interruption, and
+    # what is heard from then on is exactly the new reply.
+    assert call.heard(since=interruption_at) == new, "nothing of the old reply is heard later"
+    heard_before = call.heard(since=asked_at, until=interruption_at)
+    assert heard_before and len(heard_before) < len(old), "the old reply was cut short"
+    assert set(heard_before) <= set(old)
+    assert call.engines.chatterbox.log.of_kind("speech_cancelled"), "TTS request was closed"
+    speech_to_cut = (interruption_at - interrupted_at) * 1000
+    assert speech_to_cut < 1500, f"cut-off {speech_to_cut:.0f} ms after speech began"
+
+    await call.until(
+        lambda: any(r.get("barge_in_cutoff_ms") is not None for r in call.log_records())
+    )
+    cutoff = next(
+        r["barge_in_cutoff_ms"] for r in call.log_records() if r.get("barge_in_cutoff_ms")
+    )
+    assert 0 <= cutoff < 1500
+    print(f"\nbarge-in: speech to interruption {speech_to_cut:.0f} ms, logged cutoff {cutoff} ms")
+
+
+async def test_logs_of_a_whole_run_hold_no_secret_and_no_transcript(call, speak):
+    transcript = "zebra quantum marmalade"
+    reply = "Orchid vortex lantern. Saffron tundra meridian."
+    call.engines.transcripts[:] = [transcript]
+    call.engines.replies[:] = [reply]
+    call.say(speak("My secret is zebra quantum marmalade."))
+    await call.until(lambda: call.heard() == tone.code(reply))
+    try:
+        raise RuntimeError(f"forced failure with {SECRETS['cerebras_api_key']} after {transcript}")
+    except RuntimeError as e:
+        await call.transport.speaker.push_error(f"forced: {e}", exception=e)
+        logger.opt(exception=e).error(
+            f"forced failure, Authorization: Bearer {SECRETS['voxtral_api_key']}"
+        )
+    await asyncio.sleep(0.2)
+
+    out = call.logs.getvalue()
+    assert "Generating TTS" in out, "Pipecat's debug lines were captured"
+    assert "forced failure" in out and "Traceback" in out
+    for secret in SECRETS.values():
+        assert secret not in out
+    for word in [*transcript.split(), *tone.words_of(reply)]:
+        assert word not in out.lower(), word
