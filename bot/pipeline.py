@@ -10,6 +10,7 @@ their own, so everything here runs without an SFU.
 import aiohttp
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -157,7 +158,7 @@ def build_worker(
         ]
     )
     turn_metrics = TurnMetricsObserver(room=room)
-    observers = [turn_metrics]
+    observers: list[BaseObserver] = [turn_metrics]
     if not settings.log_transcripts:
         observers.append(TranscriptLogGuard(redactor=redactor))
     worker = PipelineWorker(

@@ -29,6 +29,4 @@ async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0) ->
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-    bound_port = sockets[0].getsockname()[1] if sockets else port
-    return ServedApp(runner=runner, host=host, port=bound_port)
+    return ServedApp(runner=runner, host=host, port=runner.addresses[0][1])

@@ -61,7 +61,7 @@ def create_voxtral_app(
             upload = form["file"]
             pcm = _pcm_from_upload(upload.file.read())  # type: ignore[union-attr]
         except (KeyError, AttributeError, ValueError, EOFError, wave.Error):
-            return web.json_response({"error": {"message": "a WAV 'file' is required"}}, 400)
+            return web.json_response({"error": {"message": "a WAV 'file' is required"}}, status=400)
         stream = str(form.get("stream", "false")).lower() == "true"
         log.add(
             kind="transcription",

@@ -26,7 +26,7 @@ from openai import (
     Timeout,
 )
 from openai._httpx2 import timeout_exceptions
-from pipecat.services.cerebras.llm import CerebrasLLMService
+from pipecat.services.cerebras.llm import CerebrasLLMService, CerebrasLLMSettings
 from pipecat.utils.errors import ErrorCategory
 
 RATE_LIMIT_RETRIES = 3
@@ -74,6 +74,8 @@ class _PolicyAsyncOpenAI(AsyncOpenAI):
 class CerebrasPolicyLLMService(CerebrasLLMService):
     """`CerebrasLLMService` with per-status retry budgets and a request timeout."""
 
+    _settings: CerebrasLLMSettings
+
     def __init__(self, *, timeout_s: float, **kwargs: Any) -> None:
         """Initialize the service.
 
@@ -84,11 +86,22 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         self._timeout_s = timeout_s
         super().__init__(**kwargs)
 
-    def create_client(self, api_key=None, base_url=None, **kwargs):
+    def create_client(
+        self,
+        api_key=None,
+        base_url=None,
+        organization=None,
+        project=None,
+        default_headers=None,
+        **kwargs,
+    ):
         """Create the client with our retry policy and timeout."""
         return _PolicyAsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
+            organization=organization,
+            project=project,
+            default_headers=default_headers,
             max_retries=RATE_LIMIT_RETRIES,
             timeout=Timeout(self._timeout_s, connect=min(CONNECT_TIMEOUT_S, self._timeout_s)),
             http_client=DefaultAsyncHttpxClient(),

@@ -53,7 +53,7 @@ class ChatterboxTTSService(TTSService):
     """
 
     Settings = ChatterboxTTSSettings
-    _settings: Settings
+    _settings: ChatterboxTTSSettings
 
     def __init__(
         self,
@@ -64,7 +64,7 @@ class ChatterboxTTSService(TTSService):
         streaming: bool = True,
         response_format: ResponseFormat = "wav",
         timeout_s: float = 2.0,
-        settings: Settings | None = None,
+        settings: ChatterboxTTSSettings | None = None,
         **kwargs: Any,
     ) -> None:
         """Initialize the service.
