@@ -21,7 +21,9 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Process configuration: LiveKit, engines, pipeline tuning, logging."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
     # LiveKit
     livekit_url: str

@@ -21,6 +21,7 @@ from pipecat.frames.frames import (
     LLMTextFrame,
     OutputAudioRawFrame,
     TTSAudioRawFrame,
+    TTSSpeakFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -109,7 +110,9 @@ class TurnMetricsObserver(BaseObserver):
             self._first("llm_request_at", at)
         elif isinstance(frame, LLMTextFrame) and isinstance(source, LLMService):
             self._first("llm_first_token_at", at)
-        elif isinstance(frame, AggregatedTextFrame) and isinstance(data.destination, TTSService):
+        elif isinstance(frame, AggregatedTextFrame | TTSSpeakFrame) and isinstance(
+            data.destination, TTSService
+        ):
             self._first("tts_first_text_at", at)
         elif isinstance(frame, TTSAudioRawFrame) and isinstance(source, TTSService):
             self._first("tts_first_audio_at", at)

@@ -44,6 +44,9 @@ ServerEvent = Literal["session.created", "transcription.delta", "transcription.d
 TIMEOUT_MESSAGE = "Speech recognition timed out; please say that again."
 RECONNECT_MIN_WAIT_S = 0.2
 RECONNECT_MAX_WAIT_S = 5.0
+# Speech end to final transcript, p99, for Voxtral Realtime's built-in delay; the turn
+# strategy waits this long only when no finalized transcript arrives.
+VOXTRAL_TTFS_P99_S = 1.0
 
 
 @dataclass
@@ -91,6 +94,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         """
         super().__init__(
             sample_rate=VOXTRAL_SAMPLE_RATE,
+            ttfs_p99_latency=VOXTRAL_TTFS_P99_S,
             settings=STTSettings(model=model, language=None),
             reconnect_on_error=False,
             **kwargs,
@@ -311,6 +315,7 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
         """
         super().__init__(
             sample_rate=VOXTRAL_SAMPLE_RATE,
+            ttfs_p99_latency=VOXTRAL_TTFS_P99_S,
             settings=STTSettings(model=model, language=None),
             **kwargs,
         )

@@ -135,3 +135,13 @@ async def test_a_garbage_stream_is_an_error_not_a_crash(engines):
     engines.chat.faults.garbage = True
     _, up = await run_test(llm(engines), frames_to_send=[ask("Hi")])
     assert len(errors(up)) == 1
+
+
+async def test_a_stream_cut_midway_is_reported_and_the_next_turn_works(engines):
+    engines.replies[:] = ["one two three four", "Whole again."]
+    engines.chat.faults.drop_mid_stream = True
+    _, up = await run_test(llm(engines), frames_to_send=[ask("Hi")])
+    assert len(errors(up)) == 1
+    engines.chat.faults.drop_mid_stream = False
+    down, up = await run_test(llm(engines), frames_to_send=[ask("Hi")])
+    assert reply_of(down) == "Whole again." and not errors(up)

@@ -160,3 +160,16 @@ async def test_tone_synthesizer_paces_at_the_requested_speed():
     audio = b"".join([c async for c in synth.synthesize("one two", "v", {})])
     assert time.monotonic() - started == pytest.approx(len(audio) / 2 / 24000, rel=0.3)
     await asyncio.sleep(0)
+
+
+async def test_a_server_that_dies_midway_does_not_hang_the_turn(engines, http):
+    engines.chatterbox.faults.drop_mid_stream = True
+    started = time.monotonic()
+    down, _ = await run_test(
+        tts(engines, http),
+        frames_to_send=[TTSSpeakFrame(TEXT)],
+    )
+    assert time.monotonic() - started < 5
+    assert any(isinstance(f, TTSStoppedFrame) for f in down)
+    audio, rate = audio_of(down)
+    assert len(tone.decode(audio, rate)) < len(tone.code(TEXT))

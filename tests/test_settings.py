@@ -107,3 +107,15 @@ def test_load_settings_raises_a_printable_error():
     with pytest.raises(SettingsError) as caught:
         load_settings(_env_file=None, livekit_url="nope")
     assert "LIVEKIT_URL is invalid: must start with ws://" in str(caught.value)
+
+
+def test_the_example_file_lists_every_setting_and_loads(tmp_path, monkeypatch):
+    example = (ROOT / ".env.example").read_text()
+    (tmp_path / ".env").write_text(example)
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+        assert f"\n{name.upper()}=" in example, f"{name.upper()} missing from .env.example"
+    settings = load_settings()
+    assert settings.chatterbox_exaggeration is None and settings.voxtral_api_key is None
+    assert "csk-" not in example and "sk-" not in example

@@ -1,0 +1,78 @@
+"""A LiveKit participant for end-to-end tests: speaks from PCM, records what it hears."""
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+from livekit import rtc
+
+MIC_RATE = 16000
+LISTEN_RATE = 24000
+FRAME_SECS = 0.02
+
+
+@dataclass
+class Participant:
+    """Joins a room, publishes a microphone fed at real-time pace, records the bot."""
+
+    room: rtc.Room = field(default_factory=rtc.Room)
+    heard: list[tuple[float, bytes]] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+    _pending: bytearray = field(default_factory=bytearray)
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    async def join(self, url: str, token: str) -> None:
+        """Connect, publish the microphone and start listening."""
+
+        @self.room.on("track_subscribed")
+        def on_track(track: rtc.Track, *_: object) -> None:
+            if track.kind == rtc.TrackKind.KIND_AUDIO:
+                self._tasks.append(asyncio.create_task(self._listen(track)))
+
+        @self.room.on("data_received")
+        def on_data(packet: rtc.DataPacket) -> None:
+            try:
+                self.messages.append(json.loads(packet.data))
+            except ValueError:
+                pass
+
+        await self.room.connect(url, token)
+        source = rtc.AudioSource(MIC_RATE, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await self.room.local_participant.publish_track(track, options)
+        self._tasks.append(asyncio.create_task(self._speak(source)))
+
+    def say(self, pcm: bytes) -> float:
+        """Queue 16 kHz speech; return when (monotonic) it will have been sent."""
+        backlog = len(self._pending) / 2 / MIC_RATE
+        self._pending += pcm
+        return time.monotonic() + backlog + len(pcm) / 2 / MIC_RATE
+
+    def audio(self, since: float = 0.0, until: float = float("inf")) -> bytes:
+        """What was heard in a window, 24 kHz mono PCM16."""
+        return b"".join(a for at, a in self.heard if since <= at < until)
+
+    async def leave(self) -> None:
+        """Disconnect and stop every task."""
+        for task in self._tasks:
+            task.cancel()
+        await self.room.disconnect()
+
+    async def _speak(self, source: rtc.AudioSource) -> None:
+        samples = int(MIC_RATE * FRAME_SECS)
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            chunk = bytes(self._pending[: samples * 2])
+            del self._pending[: samples * 2]
+            chunk += bytes(samples * 2 - len(chunk))
+            await source.capture_frame(rtc.AudioFrame(chunk, MIC_RATE, 1, samples))
+            next_at += FRAME_SECS
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    async def _listen(self, track: rtc.Track) -> None:
+        stream = rtc.AudioStream(track, sample_rate=LISTEN_RATE, num_channels=1)
+        async for event in stream:
+            self.heard.append((time.monotonic(), bytes(event.frame.data)))
