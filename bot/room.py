@@ -4,42 +4,29 @@ import asyncio
 from datetime import timedelta
 
 import aiohttp
-from livekit import api
 from loguru import logger
 from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.transports.livekit.transport import LiveKitParams, LiveKitTransport
 from pipecat.workers.runner import WorkerRunner
 
-from bot.logging import Redactor
+from bot.logging import BOT_JOINED_EVENT, Redactor
 from bot.pipeline import build_worker
 from bot.settings import Settings
+from bot.tokens import mint_token
 
 AGENT_TOKEN_TTL = timedelta(hours=6)
 
 
 def mint_agent_token(settings: Settings, room: str) -> str:
     """A token that lets this bot join, publish and subscribe in one room only."""
-    return (
-        api.AccessToken(
-            settings.livekit_api_key.get_secret_value(),
-            settings.livekit_api_secret.get_secret_value(),
-        )
-        .with_identity(settings.bot_identity)
-        .with_name("Voice agent")
-        .with_kind("agent")
-        .with_ttl(AGENT_TOKEN_TTL)
-        .with_grants(
-            api.VideoGrants(
-                room_join=True,
-                room=room,
-                agent=True,
-                can_publish=True,
-                can_subscribe=True,
-                can_publish_data=True,
-            )
-        )
-        .to_jwt()
-    )
+    return mint_token(
+        api_key=settings.livekit_api_key.get_secret_value(),
+        api_secret=settings.livekit_api_secret.get_secret_value(),
+        room=room,
+        identity=settings.bot_identity,
+        participant_type="agent",
+        ttl=AGENT_TOKEN_TTL,
+    ).jwt
 
 
 async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
@@ -73,6 +60,11 @@ async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
                 await worker.cancel()
 
         idle_watch = asyncio.create_task(leave_if_nobody_comes())
+
+        @transport.event_handler("on_connected")
+        async def joined(_: LiveKitTransport) -> None:
+            # The session server watches for this record to know the bot made it in.
+            logger.bind(event=BOT_JOINED_EVENT).info("Joined the room")
 
         @transport.event_handler("on_first_participant_joined")
         async def greet(_: LiveKitTransport, participant_id: str) -> None:

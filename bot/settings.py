@@ -5,13 +5,15 @@ concern. Nothing else in the project reads the environment. A missing or invalid
 surfaces as a `SettingsError` whose message names the variable and never its value.
 """
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Milliseconds = Annotated[int, Field(gt=0, le=600_000)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
+Port = Annotated[int, Field(gt=0, lt=65536)]
 
 
 class SettingsError(Exception):
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
 
     # Voxtral STT (vLLM)
     voxtral_host: str = "127.0.0.1"
-    voxtral_port: Annotated[int, Field(gt=0, lt=65536)] = 8000
+    voxtral_port: Port = 8000
     voxtral_tls: bool = False
     voxtral_model: str = "mistralai/Voxtral-Mini-4B-Realtime-2602"
     voxtral_api_key: SecretStr | None = None
@@ -41,7 +43,7 @@ class Settings(BaseSettings):
 
     # Chatterbox TTS
     chatterbox_host: str = "127.0.0.1"
-    chatterbox_port: Annotated[int, Field(gt=0, lt=65536)] = 4123
+    chatterbox_port: Port = 4123
     chatterbox_tls: bool = False
     chatterbox_voice: str = "default"
     chatterbox_api_key: SecretStr | None = None
@@ -77,6 +79,20 @@ class Settings(BaseSettings):
     bot_identity: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")] = "agent"
     greeting: str = "Hello! How can I help you today?"
 
+    # Session server (these stay out of the bots' environment)
+    server_host: str = "127.0.0.1"
+    token_server_port: Port = 8081
+    livekit_public_url: str | None = None
+    token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    admin_token: Annotated[SecretStr, Field(min_length=16)] | None = None
+    max_concurrent_sessions: Annotated[int, Field(ge=1, le=1000)] = 10
+    bot_command: Annotated[str, Field(min_length=1)] = "python -m bot"
+    bot_start_timeout_s: Seconds = 15
+    bot_stop_grace_s: Seconds = 5
+    rate_limit_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
+    cors_allow_origins: Annotated[list[str], NoDecode] = ["http://localhost:5173"]
+    client_dist_dir: Path = Path("client/dist")
+
     # Logging
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -87,6 +103,30 @@ class Settings(BaseSettings):
     def _livekit_url_is_websocket(cls, value: str) -> str:
         if not value.startswith(("ws://", "wss://")):
             raise ValueError("must start with ws:// or wss://")
+        return value
+
+    @field_validator("livekit_public_url")
+    @classmethod
+    def _public_url_is_websocket(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _explicit_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin == "*":
+                raise ValueError("list the allowed origins; a wildcard is not accepted")
+            if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return value
 
     @field_validator("cerebras_base_url")
@@ -120,6 +160,11 @@ class Settings(BaseSettings):
         scheme = "https" if self.chatterbox_tls else "http"
         return f"{scheme}://{self.chatterbox_host}:{self.chatterbox_port}"
 
+    @property
+    def client_livekit_url(self) -> str:
+        """The LiveKit URL handed to browsers, which may differ from the bots' own."""
+        return self.livekit_public_url or self.livekit_url
+
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor."""
         secrets = [
@@ -128,8 +173,28 @@ class Settings(BaseSettings):
             self.cerebras_api_key,
             self.voxtral_api_key,
             self.chatterbox_api_key,
+            self.admin_token,
         ]
         return [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
+
+
+# Settings only the session server reads; a bot's environment is built without them.
+SERVER_ONLY_FIELDS = frozenset(
+    {
+        "server_host",
+        "token_server_port",
+        "livekit_public_url",
+        "token_ttl_seconds",
+        "admin_token",
+        "max_concurrent_sessions",
+        "bot_command",
+        "bot_start_timeout_s",
+        "bot_stop_grace_s",
+        "rate_limit_per_minute",
+        "cors_allow_origins",
+        "client_dist_dir",
+    }
+)
 
 
 def load_settings(**overrides: object) -> Settings:

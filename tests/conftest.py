@@ -1,17 +1,22 @@
 """Shared fixtures: engine stand-ins on free local ports, settings, test speech."""
 
+import io
+import json
 import shutil
 import subprocess
 import sys
 import wave
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import pytest
+from fastapi.testclient import TestClient
 from loguru import logger
 
+from bot.logging import setup_logging
 from bot.settings import Settings
 from engines.chat_server import create_chat_app
 from engines.chatterbox_server import create_chatterbox_app
@@ -19,11 +24,12 @@ from engines.faults import FaultPlan, RequestLog
 from engines.scripted import ScriptedResponder, ScriptedTranscriber, ToneSynthesizer
 from engines.serving import ServedApp, serve
 from engines.voxtral_server import create_voxtral_app
+from server.main import create_app
 
 VOXTRAL_MODEL = "mistralai/Voxtral-Mini-4B-Realtime-2602"
 SECRETS = {
     "livekit_api_key": "lk-key-7f3a9c21",
-    "livekit_api_secret": "lk-secret-Zq8vN2pLx4Rt6Yw",
+    "livekit_api_secret": "lk-secret-Zq8vN2pLx4Rt6Yw-0123456789abcdef",
     "cerebras_api_key": "csk-test-9d8c7b6a5f4e3d2c1b0a",
     "voxtral_api_key": "vox-test-1a2b3c4d5e",
     "chatterbox_api_key": "cbx-test-5e4d3c2b1a",
@@ -143,3 +149,69 @@ def quiet_logging() -> None:
 @pytest.fixture(autouse=True, scope="session")
 def quiet_logs() -> None:
     quiet_logging()
+
+
+STANDIN_BOT = f"{sys.executable} -m tests.standin_bot"
+ADMIN_TOKEN = "admin-0123456789abcdef-token"
+
+
+def server_settings(**overrides: object) -> Settings:
+    """Settings for the session server, running the stand-in bot, with test secrets."""
+    values: dict[str, object] = {
+        "livekit_url": "ws://127.0.0.1:7880",
+        "bot_command": STANDIN_BOT,
+        "bot_stop_grace_s": 2,
+        "bot_start_timeout_s": 10,
+        "rate_limit_per_minute": 100_000,
+        "client_dist_dir": "/nonexistent",
+        **SECRETS,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class LogCapture:
+    """What the process logged, through the real redacting sink, one JSON record a line."""
+
+    stream: io.StringIO
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def records(self) -> list[dict]:
+        return [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[LogCapture]:
+    stream = io.StringIO()
+    setup_logging(
+        level="DEBUG",
+        json_format=True,
+        secrets=[*SECRETS.values(), ADMIN_TOKEN],
+        log_transcripts=False,
+        stream=stream,
+    )
+    yield LogCapture(stream)
+    quiet_logging()
+
+
+LOOPBACK = ("127.0.0.1", 50000)
+REMOTE = ("203.0.113.7", 50000)
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+ApiFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def api() -> Iterator[ApiFactory]:
+    """Start the app (lifespan included) with settings overrides, as a given client."""
+    with ExitStack() as stack:
+
+        def start(client: tuple[str, int] = LOOPBACK, **overrides: object) -> TestClient:
+            app = create_app(server_settings(**overrides))
+            return stack.enter_context(TestClient(app, client=client))
+
+        yield start

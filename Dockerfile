@@ -1,0 +1,26 @@
+# The session server and the bot in one image: `python -m server` spawns one bot per room.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+RUN useradd --create-home --uid 10001 agent
+
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY processors ./processors
+COPY services ./services
+COPY engines ./engines
+COPY server ./server
+RUN pip install .
+
+USER agent
+ENV SERVER_HOST=0.0.0.0 \
+    TOKEN_SERVER_PORT=8081
+EXPOSE 8081
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('TOKEN_SERVER_PORT', '8081') + '/health', timeout=2)"]
+CMD ["python", "-m", "server"]

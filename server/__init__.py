@@ -1,0 +1,1 @@
+"""The session server: LiveKit tokens, one bot process per room, operator endpoints."""

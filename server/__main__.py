@@ -1,0 +1,55 @@
+"""`python -m server`: the session server under uvicorn on TOKEN_SERVER_PORT.
+
+Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT stop every bot first), 2 on bad
+configuration.
+"""
+
+import argparse
+import sys
+
+import uvicorn
+
+from bot.logging import setup_logging
+from bot.settings import SettingsError, load_settings
+from server.main import create_app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until a signal; return the exit code."""
+    argparse.ArgumentParser(
+        prog="python -m server",
+        description=(
+            "Serve /token, /connect and the operator endpoints, and run one voice agent "
+            "per room. Configuration comes from the environment and .env (see .env.example)."
+        ),
+    ).parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        sys.stderr.write(f"{e}\n")
+        return 2
+    setup_logging(
+        level=settings.log_level,
+        json_format=settings.log_format == "json",
+        secrets=settings.secret_values(),
+        log_transcripts=settings.log_transcripts,
+        service="server",
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.server_host,
+            port=settings.token_server_port,
+            log_config=None,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

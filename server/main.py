@@ -1,0 +1,55 @@
+"""Builds the FastAPI app: middleware, routers, the built client, the session lifecycle."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from loguru import logger
+
+from bot.settings import Settings
+from server.body_limit import BodySizeLimit
+from server.errors import install_error_handlers
+from server.rate_limiter import RateLimiter
+from server.routes import connect, health, sessions, token
+from server.session_manager import SessionManager
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The session server for `settings`; its bots stop when the app shuts down."""
+    session_manager = SessionManager(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        logger.info("Shutting down: stopping every bot")
+        await session_manager.shutdown()
+        logger.info("All bots stopped")
+
+    app = FastAPI(
+        title="Voice agent session server",
+        summary="LiveKit tokens and one voice agent per room",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sessions = session_manager
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_allow_origins,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type"],
+        max_age=600,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    for module in (health, token, connect, sessions):
+        app.include_router(module.router)
+    if settings.client_dist_dir.is_dir():
+        # Production: the page and the API on one origin.
+        app.mount("/", StaticFiles(directory=settings.client_dist_dir, html=True), name="client")
+    return app

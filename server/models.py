@@ -1,0 +1,83 @@
+"""Request and response bodies of the session server's API."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from bot.tokens import ParticipantType
+
+NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+Name = Annotated[
+    str,
+    StringConstraints(pattern=NAME_PATTERN),
+    Field(description="1 to 64 letters, digits, '-' or '_'", examples=["kitchen-42"]),
+]
+
+
+class TokenRequest(BaseModel):
+    """Who wants to join which room, and as what."""
+
+    room: Name
+    identity: Name | None = Field(default=None, description="Generated when omitted")
+    participant_type: ParticipantType = "user"
+
+
+class TokenResponse(BaseModel):
+    """A token for one room, and where to use it."""
+
+    token: str
+    url: str
+    room: str
+    identity: str
+    expires_at: datetime
+
+
+class ConnectRequest(BaseModel):
+    """Start (or rejoin) a conversation; both fields are generated when omitted."""
+
+    room: Name | None = None
+    identity: Name | None = None
+
+
+class ConnectResponse(BaseModel):
+    """What the client's LiveKit transport needs to join the bot's room."""
+
+    url: str
+    room: str
+    token: str
+    identity: str
+    session_id: str
+
+
+class SessionInfo(BaseModel):
+    """One running conversation, as operators see it."""
+
+    session_id: str
+    room: str
+    identity: str
+    pid: int | None
+    state: Literal["starting", "running"]
+    started_at: datetime
+    uptime_s: float
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    """Whether a new session can start now."""
+
+    ready: bool
+    sessions: int
+    max_sessions: int
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns: a sentence to show and a code to branch on."""
+
+    detail: str
+    reason: str

@@ -1,0 +1,46 @@
+"""A stand-in for `python -m bot`, for session server tests: no LiveKit, scripted behaviour.
+
+It writes JSON log lines to stderr as the real bot does, including the `Bot joined`
+record the server waits for, and one record listing its environment's variable names.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+
+def log(message: str, **fields: object) -> None:
+    sys.stderr.write(json.dumps({"level": "INFO", "message": message, **fields}) + "\n")
+    sys.stderr.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--room", required=True)
+    parser.add_argument("--join-after", type=float, default=0.05)
+    parser.add_argument("--never-join", action="store_true")
+    parser.add_argument("--ignore-sigterm", action="store_true")
+    parser.add_argument("--exit-after", type=float, default=None)
+    parser.add_argument("--quote-secret", action="store_true")
+    args = parser.parse_args()
+    if args.ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    log("environment", env_names=",".join(sorted(os.environ)))
+    if args.quote_secret:
+        log(f"connecting with secret {os.environ.get('LIVEKIT_API_SECRET')}")
+        sys.stderr.write(f"plain line Authorization: Bearer {os.environ.get('CEREBRAS_API_KEY')}\n")
+        sys.stderr.flush()
+    if not args.never_join:
+        time.sleep(args.join_after)
+        log("Joined the room", event="Bot joined", room=args.room)
+    deadline = time.monotonic() + (args.exit_after if args.exit_after is not None else 3600)
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    log("leaving")
+
+
+if __name__ == "__main__":
+    main()

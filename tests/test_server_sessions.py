@@ -1,0 +1,238 @@
+"""Bot processes under the session server: one per room, capacity, crashes, timeouts, shutdown.
+
+The bot is the stand-in `tests/standin_bot.py` (BOT_COMMAND), a real child process that
+logs like the real bot; the LiveKit end-to-end suite runs the real one.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from bot.settings import Settings
+from server.bot_environment import env_value
+from server.session_manager import SessionManager
+from tests.conftest import (
+    ADMIN,
+    ADMIN_TOKEN,
+    SECRETS,
+    STANDIN_BOT,
+    ApiFactory,
+    LogCapture,
+    server_settings,
+)
+
+pytestmark = pytest.mark.server
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> float:
+    """Poll until `condition` holds; return how long it took, or fail the test."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def pids(client: httpx.Client) -> dict[str, int]:
+    return {s["room"]: s["pid"] for s in client.get("/sessions", headers=ADMIN).json()}
+
+
+async def test_concurrent_connects_for_one_room_start_one_bot(captured_logs: LogCapture) -> None:
+    manager = SessionManager(server_settings())
+    sessions = await asyncio.gather(*(manager.open("den", "ada") for _ in range(5)))
+    try:
+        assert len({s.session_id for s in sessions}) == 1
+        assert len(manager.sessions()) == 1
+        await asyncio.wait_for(sessions[0].bot.joined.wait(), 10)
+    finally:
+        await manager.shutdown()
+    started = [r for r in captured_logs.records() if r["message"] == "Bot started"]
+    assert len(started) == 1
+
+
+def test_connect_twice_for_one_room_starts_one_bot(api: ApiFactory) -> None:
+    client = api(admin_token=ADMIN_TOKEN)
+    first = client.post("/connect", json={"room": "den", "identity": "ada"}).json()
+    second = client.post("/connect", json={"room": "den", "identity": "ada"}).json()
+    assert first["session_id"] == second["session_id"]
+    assert len(pids(client)) == 1
+
+
+def test_one_over_capacity_gets_exactly_one_503(api: ApiFactory) -> None:
+    client = api(admin_token=ADMIN_TOKEN, max_concurrent_sessions=3)
+    responses = [client.post("/connect") for _ in range(4)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 503]
+    full = responses[-1]
+    assert full.json()["reason"] == "at_capacity"
+    assert "busy" in full.json()["detail"]
+    assert int(full.headers["Retry-After"]) > 0
+    running = pids(client)
+    assert len(running) == 3 and all(alive(pid) for pid in running.values())
+
+
+def test_killed_bot_frees_its_slot_within_2s(api: ApiFactory) -> None:
+    client = api(admin_token=ADMIN_TOKEN, max_concurrent_sessions=1)
+    room = client.post("/connect").json()["room"]
+    pid = pids(client)[room]
+    assert client.post("/connect").status_code == 503
+    os.kill(pid, signal.SIGKILL)
+    freed_after = wait_until(lambda: client.get("/ready").status_code == 200, timeout=2)
+    print(f"slot freed {freed_after * 1000:.0f} ms after SIGKILL")
+    assert not alive(pid)
+    assert client.post("/connect").status_code == 200
+
+
+def test_bot_that_never_joins_is_killed_after_the_timeout(
+    api: ApiFactory, captured_logs: LogCapture
+) -> None:
+    client = api(
+        admin_token=ADMIN_TOKEN,
+        bot_command=f"{STANDIN_BOT} --never-join --ignore-sigterm",
+        bot_start_timeout_s=1,
+        bot_stop_grace_s=0.5,
+    )
+    room = client.post("/connect").json()["room"]
+    pid = pids(client)[room]
+    assert client.get("/sessions", headers=ADMIN).json()[0]["state"] == "starting"
+    wait_until(lambda: not pids(client), timeout=5)
+    assert not alive(pid)
+    errors = [r for r in captured_logs.records() if r["level"] == "ERROR"]
+    assert any("did not join" in r["message"] and r["room"] == room for r in errors)
+
+
+def test_bot_that_exits_frees_its_slot(api: ApiFactory) -> None:
+    client = api(admin_token=ADMIN_TOKEN, bot_command=f"{STANDIN_BOT} --exit-after 0.2")
+    room = client.post("/connect").json()["room"]
+    pid = pids(client)[room]
+    wait_until(lambda: not pids(client), timeout=5)
+    assert not alive(pid)
+
+
+def test_unstartable_bot_command_is_a_clear_503(api: ApiFactory) -> None:
+    client = api(bot_command="/nonexistent/voice-bot")
+    response = client.post("/connect")
+    assert response.status_code == 503
+    assert response.json()["reason"] == "bot_start_failed"
+    assert client.get("/ready").status_code == 200
+
+
+def test_delete_kills_a_bot_that_ignores_sigterm(api: ApiFactory) -> None:
+    client = api(
+        admin_token=ADMIN_TOKEN,
+        bot_command=f"{STANDIN_BOT} --ignore-sigterm",
+        bot_stop_grace_s=0.5,
+    )
+    room = client.post("/connect").json()["room"]
+    pid = pids(client)[room]
+    wait_until(lambda: client.get("/sessions", headers=ADMIN).json()[0]["state"] == "running", 5)
+    assert client.delete(f"/sessions/{room}", headers=ADMIN).status_code == 204
+    assert not alive(pid)
+    assert pids(client) == {}
+
+
+def test_bot_gets_only_its_environment(api: ApiFactory, captured_logs: LogCapture) -> None:
+    client = api(admin_token=ADMIN_TOKEN, log_format="text")
+    room = client.post("/connect").json()["room"]
+    wait_until(lambda: "env_names" in captured_logs.text, timeout=5)
+    record = next(r for r in captured_logs.records() if "env_names" in r)
+    names = set(record["env_names"].split(","))
+    assert {"LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "CEREBRAS_API_KEY"} <= names
+    assert {"VOXTRAL_HOST", "CHATTERBOX_HOST", "PATH"} <= names
+    assert not names & {"ADMIN_TOKEN", "BOT_COMMAND", "MAX_CONCURRENT_SESSIONS"}
+    assert record["room"] == room and record["source"] == "bot"
+
+
+def test_bot_log_lines_are_tagged_and_redacted(api: ApiFactory, captured_logs: LogCapture) -> None:
+    client = api(bot_command=f"{STANDIN_BOT} --quote-secret")
+    body = client.post("/connect").json()
+    wait_until(lambda: "Joined the room" in captured_logs.text, timeout=5)
+    relayed = [r for r in captured_logs.records() if r.get("source") == "bot"]
+    assert relayed and all(r["room"] == body["room"] for r in relayed)
+    assert any(r.get("event") == "Bot joined" for r in relayed)
+    assert any("[REDACTED]" in r["message"] for r in relayed)
+    for secret in SECRETS.values():
+        assert secret not in captured_logs.text
+
+
+def test_server_shutdown_leaves_no_child_behind(
+    tmp_path: os.PathLike, unused_tcp_port: int
+) -> None:
+    settings = server_settings(
+        token_server_port=unused_tcp_port,
+        admin_token=ADMIN_TOKEN,
+        bot_command=f"{STANDIN_BOT} --ignore-sigterm",
+        bot_stop_grace_s=1,
+    )
+    env = {**os.environ, **_as_environment(settings)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{unused_tcp_port}"
+        wait_until(lambda: _reachable(f"{base}/health"), timeout=20)
+        with httpx.Client(base_url=base) as client:
+            for _ in range(3):
+                assert client.post("/connect").status_code == 200
+            running = list(pids(client).values())
+        assert len(running) == 3 and all(alive(pid) for pid in running)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=15)
+        assert [pid for pid in running if alive(pid)] == []
+        log = server.stderr.read() if server.stderr else ""
+        assert "All bots stopped" in log
+        assert ADMIN_TOKEN not in log and SECRETS["livekit_api_secret"] not in log
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def test_server_refuses_bad_configuration_with_exit_2(tmp_path: os.PathLike) -> None:
+    env = {"PATH": os.environ["PATH"], "LIVEKIT_URL": "http://wrong", "TOKEN_SERVER_PORT": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "server"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "LIVEKIT_URL is invalid" in done.stderr and "LIVEKIT_API_KEY" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _reachable(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _as_environment(settings: Settings) -> dict[str, str]:
+    """The settings as variables, as an operator's environment would carry them."""
+    return {
+        name.upper(): env_value(getattr(settings, name))
+        for name in type(settings).model_fields
+        if getattr(settings, name) is not None
+    }
