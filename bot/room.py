@@ -51,13 +51,19 @@ async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
         )
         runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
         someone_joined = asyncio.Event()
+        ending = asyncio.Event()
+
+        async def end(reason: str) -> None:
+            if not ending.is_set():
+                ending.set()
+                logger.info(f"{reason}, ending the session")
+                await worker.cancel()
 
         async def leave_if_nobody_comes() -> None:
             try:
                 await asyncio.wait_for(someone_joined.wait(), settings.bot_idle_timeout_s)
             except TimeoutError:
-                logger.info(f"Nobody joined within {settings.bot_idle_timeout_s:.0f}s, leaving")
-                await worker.cancel()
+                await end(f"Nobody joined within {settings.bot_idle_timeout_s:.0f}s")
 
         idle_watch = asyncio.create_task(leave_if_nobody_comes())
 
@@ -75,13 +81,13 @@ async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
         @transport.event_handler("on_participant_left")
         async def maybe_leave(t: LiveKitTransport, participant_id: str, reason: str) -> None:
             if not [p for p in t.get_participants() if p != settings.bot_identity]:
-                logger.info("Last participant left, ending the session")
-                await worker.cancel()
+                await end("Last participant left")
 
         @transport.event_handler("on_disconnected")
         async def sfu_gone(_: LiveKitTransport) -> None:
-            logger.warning("Disconnected from LiveKit, ending the session")
-            await worker.cancel()
+            if not ending.is_set():
+                logger.warning("Lost the connection to LiveKit")
+            await end("Disconnected from LiveKit")
 
         await runner.add_workers(worker)
         try:

@@ -74,7 +74,7 @@ class ToneSynthesizer:
         self, sample_rate: int = 24000, realtime_factor: float = 0.0, chunk_secs: float = 0.04
     ) -> None:
         self.sample_rate = sample_rate
-        self._realtime_factor = realtime_factor
+        self.realtime_factor = realtime_factor
         self._chunk_bytes = int(chunk_secs * sample_rate) * 2
 
     async def synthesize(
@@ -84,8 +84,8 @@ class ToneSynthesizer:
         audio = tone.encode(text, self.sample_rate)
         for start in range(0, len(audio), self._chunk_bytes):
             chunk = audio[start : start + self._chunk_bytes]
-            if self._realtime_factor:
-                await asyncio.sleep(len(chunk) / 2 / self.sample_rate * self._realtime_factor)
+            if self.realtime_factor:
+                await asyncio.sleep(len(chunk) / 2 / self.sample_rate * self.realtime_factor)
             yield chunk
 
 

@@ -117,7 +117,13 @@ def create_voxtral_app(
         if not bearer_ok(request.headers.get("Authorization"), api_key):
             raise web.HTTPUnauthorized(text="invalid api key")
         await ws.prepare(request)
-        log.add(kind="realtime_connect", headers=dict(request.headers), at=time.monotonic())
+        connection = uuid.uuid4().hex[:8]
+        log.add(
+            kind="realtime_connect",
+            connection=connection,
+            headers=dict(request.headers),
+            at=time.monotonic(),
+        )
         await ws.send_json(
             {
                 "type": "session.created",
@@ -173,7 +179,12 @@ def create_voxtral_app(
                 elif not event.get("final"):
                     utterance, received, text = transcriber.open_stream(), 0, ""
                 elif utterance is not None:
-                    log.add(kind="utterance", audio_bytes=received, at=time.monotonic())
+                    log.add(
+                        kind="utterance",
+                        connection=connection,
+                        audio_bytes=received,
+                        at=time.monotonic(),
+                    )
                     if faults.latency_s:
                         await asyncio.sleep(faults.latency_s)
                     if faults.hang:

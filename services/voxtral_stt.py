@@ -58,7 +58,6 @@ class _Utterance:
     started_on_server: bool = False
     sent_bytes: int = 0
     final_sent: bool = False
-    retried: bool = False
     text: str = ""
 
 
@@ -106,6 +105,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         self._preroll_bytes_max = int(preroll_secs * VOXTRAL_SAMPLE_RATE) * 2
         self._utterances: deque[_Utterance] = deque()
         self._ready = asyncio.Event()
+        self._speech_waiting = asyncio.Event()
         self._connection_task: asyncio.Task | None = None
         self._transcript_timer: asyncio.Task | None = None
 
@@ -145,7 +145,12 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
             except (OSError, TimeoutError, WebSocketException) as e:
                 logger.warning(f"{self}: Voxtral connection failed: {e}")
             self._mark_disconnected()
-            await asyncio.sleep(wait)
+            # Back off, but try at once when the user starts speaking.
+            self._speech_waiting.clear()
+            try:
+                await asyncio.wait_for(self._speech_waiting.wait(), wait)
+            except TimeoutError:
+                pass
             wait = min(wait * 2, RECONNECT_MAX_WAIT_S)
 
     async def _connect_websocket(self) -> None:
@@ -218,9 +223,11 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         if isinstance(frame, VADUserStartedSpeakingFrame):
             self._utterances.append(_Utterance(audio=bytearray(b"".join(self._preroll))))
             self._preroll.clear()
+            self._speech_waiting.set()
             await self._pump()
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._utterances:
             self._utterances[-1].ended = True
+            self._watch_head()
             await self._pump()
 
     async def _pump(self) -> None:
@@ -241,8 +248,6 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
             if head.ended and not head.final_sent:
                 await self._send("input_audio_buffer.commit", final=True)
                 head.final_sent = True
-                await self._cancel_transcript_timer()
-                self._transcript_timer = self.create_task(self._await_transcript(head))
         except WebSocketException as e:
             # The connection loop notices the drop, reconnects and replays the utterance.
             logger.warning(f"{self}: sending to Voxtral failed: {e}")
@@ -266,23 +271,34 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
             await self.push_frame(
                 TranscriptionFrame(transcript, self._user_id, time_now_iso8601(), finalized=True)
             )
+        self._watch_head()
         await self._pump()
+
+    def _watch_head(self) -> None:
+        """Start the transcript deadline of the oldest utterance once the user is done.
+
+        The deadline runs whether or not Voxtral is reachable, so an outage ends in an
+        error the user sees rather than a turn that waits forever.
+        """
+        if self._transcript_timer is None and self._utterances and self._utterances[0].ended:
+            self._transcript_timer = self.create_task(self._await_transcript(self._utterances[0]))
 
     async def _await_transcript(self, utterance: _Utterance) -> None:
         """Retry an utterance whose transcript is late once, then give up on it."""
         await asyncio.sleep(self._timeout_s)
+        if self._utterances and self._utterances[0] is utterance:
+            logger.warning(f"{self}: no transcript within {self._timeout_s:.1f}s, retrying")
+            # A server stuck on a generation ignores new commits: a fresh connection
+            # replays the utterance.
+            await self._disconnect_websocket()
+            await asyncio.sleep(self._timeout_s)
+        self._transcript_timer = None
         if not self._utterances or self._utterances[0] is not utterance:
             return
-        if not utterance.retried:
-            logger.warning(f"{self}: no transcript within {self._timeout_s:.1f}s, retrying")
-            utterance.retried = True
-        else:
-            self._utterances.popleft()
-            await self.push_error(TIMEOUT_MESSAGE)
-        # A server stuck on a generation ignores new commits; a fresh connection
-        # replays the retried utterance or starts clean for the next one.
-        self._transcript_timer = None
+        self._utterances.popleft()
+        await self.push_error(TIMEOUT_MESSAGE)
         await self._disconnect_websocket()
+        self._watch_head()
 
     async def _cancel_transcript_timer(self) -> None:
         timer, self._transcript_timer = self._transcript_timer, None

@@ -7,17 +7,19 @@ import subprocess
 import sys
 import wave
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from fastapi.testclient import TestClient
 from loguru import logger
 
 from bot.logging import setup_logging
 from bot.settings import Settings
+from engines.backends import Responder, Synthesizer, Transcriber
 from engines.chat_server import create_chat_app
 from engines.chatterbox_server import create_chatterbox_app
 from engines.faults import FaultPlan, RequestLog
@@ -44,10 +46,19 @@ class Engine:
     faults: FaultPlan
     log: RequestLog
     backend: object
+    make_app: Callable[[], web.Application]
 
     @property
     def url(self) -> str:
         return self.served.url
+
+    async def stop(self) -> None:
+        """Stop listening, as a crashed engine would."""
+        await self.served.close()
+
+    async def restart(self) -> None:
+        """Serve again on the same port, with the same backend, knobs and log."""
+        self.served = await serve(self.make_app(), self.served.host, self.served.port)
 
 
 @dataclass
@@ -60,7 +71,13 @@ class Engines:
 
     def settings(self, **overrides: object) -> Settings:
         """Settings pointing the bot at these stand-ins, with test secrets."""
-        values: dict[str, object] = {
+        values: dict[str, object] = {**self.variables(), "log_level": "DEBUG", **SECRETS}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    def variables(self) -> dict[str, object]:
+        """The engine settings that point at these stand-ins."""
+        return {
             "livekit_url": "ws://127.0.0.1:7880",
             "voxtral_host": self.voxtral.served.host,
             "voxtral_port": self.voxtral.served.port,
@@ -72,40 +89,58 @@ class Engines:
             "cerebras_base_url": f"{self.chat.url}/v1",
             "cerebras_model": "gpt-oss-120b",
             "llm_timeout_ms": 3000,
-            "log_level": "DEBUG",
-            **SECRETS,
         }
-        values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-@pytest.fixture
-async def engines() -> AsyncIterator[Engines]:
-    """All three stand-ins, requiring the test API keys, with empty scripts."""
+@asynccontextmanager
+async def running_engines(
+    transcriber: Transcriber | None = None,
+    responder: Responder | None = None,
+    synthesizer: Synthesizer | None = None,
+) -> AsyncIterator[Engines]:
+    """All three stand-ins, requiring the test API keys; scripted unless given backends."""
     replies: list[str] = ["Okay."]
     transcripts: list[str] = ["hello there"]
     started: list[Engine] = []
 
     async def start(app_factory: Callable, backend: object, key: str) -> Engine:
         faults, log = FaultPlan(), RequestLog()
-        app = app_factory(backend, faults=faults, log=log, api_key=SECRETS[key])
-        engine = Engine(await serve(app), faults, log, backend)
+
+        def make_app() -> web.Application:
+            return app_factory(backend, faults=faults, log=log, api_key=SECRETS[key])
+
+        engine = Engine(await serve(make_app()), faults, log, backend, make_app)
         started.append(engine)
         return engine
 
     # The scripts read these lists at request time, so tests can set them freely.
-    transcriber = ScriptedTranscriber(transcripts)
-    responder = ScriptedResponder(replies)
     running = Engines(
-        voxtral=await start(create_voxtral_app, transcriber, "voxtral_api_key"),
-        chatterbox=await start(create_chatterbox_app, ToneSynthesizer(), "chatterbox_api_key"),
-        chat=await start(create_chat_app, responder, "cerebras_api_key"),
+        voxtral=await start(
+            create_voxtral_app,
+            transcriber or ScriptedTranscriber(transcripts),
+            "voxtral_api_key",
+        ),
+        chatterbox=await start(
+            create_chatterbox_app, synthesizer or ToneSynthesizer(), "chatterbox_api_key"
+        ),
+        chat=await start(
+            create_chat_app, responder or ScriptedResponder(replies), "cerebras_api_key"
+        ),
         replies=replies,
         transcripts=transcripts,
     )
-    yield running
-    for engine in started:
-        await engine.served.close()
+    try:
+        yield running
+    finally:
+        for engine in started:
+            await engine.served.close()
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[Engines]:
+    """All three stand-ins with empty scripts."""
+    async with running_engines() as running:
+        yield running
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ async def test_raw_pcm_responses_are_played_as_is(engines, http):
 
 
 async def test_audio_arrives_while_the_server_is_still_synthesizing(engines, http):
-    engines.chatterbox.backend._realtime_factor = 1.0  # synthesis takes as long as the audio
+    engines.chatterbox.backend.realtime_factor = 1.0  # synthesis takes as long as the audio
     service = tts(engines, http, timeout_s=2)
     first_audio: list[float] = []
 
@@ -129,7 +129,7 @@ async def test_a_body_that_is_not_audio_is_reported(engines, http):
 
 
 async def test_interruption_closes_the_request_in_flight(engines, http):
-    engines.chatterbox.backend._realtime_factor = 1.0
+    engines.chatterbox.backend.realtime_factor = 1.0
     long_text = " ".join(["lantern"] * 30)
     await run_test(
         tts(engines, http, timeout_s=2),

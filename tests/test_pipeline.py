@@ -161,7 +161,7 @@ async def test_speaking_over_the_bot_stops_it_and_the_next_answer_is_clean(call,
     short_reply = "Okay stopping now."
     call.engines.transcripts[:] = ["tell me a long story", "please stop"]
     call.engines.replies[:] = [long_reply, short_reply]
-    call.engines.chatterbox.backend._realtime_factor = 1.0  # TTS requests stay in flight
+    call.engines.chatterbox.backend.realtime_factor = 1.0  # TTS requests stay in flight
     old, new = tone.code(long_reply), tone.code(short_reply)
     assert not set(old) & set(new), "the two replies must sound different"
 

@@ -100,22 +100,14 @@ async def test_realtime_sends_preroll_so_the_first_syllable_is_kept(engines):
 
 async def test_realtime_reconnects_by_itself_when_the_server_goes_away(engines):
     engines.transcripts[:] = ["first words", "second words"]
-    served = engines.voxtral.served
     service = realtime(engines)
 
     async def restart_server() -> None:
         await when(lambda: engines.voxtral.log.of_kind("utterance"))
         await asyncio.sleep(0.3)
-        await served.close()
+        await engines.voxtral.stop()
         await asyncio.sleep(0.3)
-        app = create_voxtral_app(
-            engines.voxtral.backend,
-            faults=engines.voxtral.faults,
-            log=engines.voxtral.log,
-            api_key=SECRETS["voxtral_api_key"],
-            model=VOXTRAL_MODEL,
-        )
-        engines.voxtral.served = await serve(app, port=served.port)
+        await engines.voxtral.restart()
 
     restart = asyncio.create_task(restart_server())
     down, up = await run_test(
@@ -125,6 +117,25 @@ async def test_realtime_reconnects_by_itself_when_the_server_goes_away(engines):
     await engines.voxtral.served.close()
     assert transcripts(down) == ["first words", "second words"]
     assert len(engines.voxtral.log.of_kind("realtime_connect")) >= 2
+
+
+async def test_realtime_outage_at_end_of_speech_errors_then_the_next_turn_works(engines):
+    engines.transcripts[:] = ["heard after the outage"]
+
+    async def outage() -> None:
+        await when(lambda: engines.voxtral.log.of_kind("session.update"))
+        await engines.voxtral.stop()
+        await asyncio.sleep(1.6)  # past both deadlines of the first utterance
+        await engines.voxtral.restart()
+
+    outage_task = asyncio.create_task(outage())
+    down, up = await run_test(
+        realtime(engines, timeout_s=0.3),
+        frames_to_send=[SleepFrame(0.2), *utterance(0.5, settle=2.5), *utterance(0.5, settle=2.0)],
+    )
+    await outage_task
+    assert errors(up) == [TIMEOUT_MESSAGE]
+    assert transcripts(down) == ["heard after the outage"]
 
 
 async def test_realtime_replays_the_utterance_when_the_socket_drops_mid_stream(engines):

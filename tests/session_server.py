@@ -1,0 +1,106 @@
+"""The real session server (`python -m server`) as a child process, for end-to-end tests."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from server.bot_environment import env_value
+from tests.livekit_server import free_tcp_port
+
+
+@dataclass
+class SessionServer:
+    """`python -m server` with settings given as variables; its log (and its bots') in a file."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+    admin_token: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    async def start(
+        cls, folder: Path, settings: dict[str, object], admin_token: str
+    ) -> "SessionServer":
+        port = free_tcp_port()
+        variables = {
+            **settings,
+            "token_server_port": port,
+            "admin_token": admin_token,
+            "log_format": "json",
+        }
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/tmp"),
+            **{name.upper(): env_value(value) for name, value in variables.items()},
+        }
+        log_path = folder / "server.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server"],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=log_path.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        server = cls(process=process, port=port, log_path=log_path, admin_token=admin_token)
+        await server._wait_ready(timeout=30)
+        return server
+
+    async def _wait_ready(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with aiohttp.ClientSession() as http:
+            while loop.time() < deadline and self.process.poll() is None:
+                try:
+                    async with http.get(f"{self.url}/health") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"session server did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    async def post(self, path: str, body: dict | None = None) -> tuple[int, dict[str, Any]]:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{self.url}{path}", json=body or {}) as response:
+                return response.status, await response.json()
+
+    async def sessions(self) -> list[dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{self.url}/sessions", headers=headers) as response:
+                return await response.json()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text()
+
+    def records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_text().splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

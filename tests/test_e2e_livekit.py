@@ -1,0 +1,436 @@
+"""End to end through a real livekit-server: real bots spawned by the real session server.
+
+A LiveKit participant takes its token from `/connect`, speaks espeak-ng speech into a
+microphone track at real-time pace and records the bot's audio; the engine stand-ins run
+in this process, so the tests can script them, break them and read what they received.
+Figures measured at the participant are printed (run with -s to see them).
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from engines import tone
+from engines.scripted import ScriptedResponder, ScriptedTranscriptionStream, ToneSynthesizer
+from tests.conftest import ADMIN_TOKEN, SECRETS, Engines, running_engines
+from tests.livekit_server import LiveKitServer
+from tests.participant import LISTEN_RATE, Participant
+from tests.session_server import SessionServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+GREETING = "Welcome aboard."
+METRIC_FIELDS = (
+    "llm_ttft_ms",
+    "tts_first_audio_latency_ms",
+    "e2e_first_audio_ms",
+    "endpointer_latency_ms",
+    "voice_to_voice_ms",
+)
+# Every word the conversation scripts use; none may reach a log line.
+SCRIPT_WORDS: set[str] = set()
+
+
+def scripted(text: str) -> str:
+    """Register conversation text, so the secrets test can look for it in the logs."""
+    SCRIPT_WORDS.update(w for w in tone.words_of(text) if len(w) > 4)
+    return text
+
+
+class RoutedTranscriber:
+    """The STT stand-in's script: the next transcript, or one chosen by utterance length.
+
+    Choosing by length lets two rooms talk at once and still get different answers.
+    """
+
+    def __init__(self) -> None:
+        self.script: list[str] = []
+        self.by_length: tuple[float, str, str] | None = None
+
+    def open_stream(self) -> Any:
+        if self.by_length is not None:
+            return _LengthStream(*self.by_length)
+        text = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        return ScriptedTranscriptionStream(text, seconds_per_word=0.25)
+
+
+@dataclass
+class _LengthStream:
+    threshold_s: float
+    short: str
+    long: str
+    received: int = 0
+
+    async def feed(self, pcm: bytes) -> str:
+        self.received += len(pcm)
+        return ""
+
+    async def finish(self) -> str:
+        return self.short if self.received / 32000 < self.threshold_s else self.long
+
+
+@dataclass
+class Stack:
+    livekit: LiveKitServer
+    engines: Engines
+    server: SessionServer
+    transcriber: RoutedTranscriber
+    replies: dict[str, str] = field(default_factory=dict)
+    reply_queue: list[str] = field(default_factory=list)
+
+
+def respond(stack_replies: dict[str, str], queue: list[str]) -> Callable[[str], str]:
+    """Answer a question containing a key with its reply, else the next queued reply."""
+
+    def reply(question: str) -> str:
+        for key, answer in stack_replies.items():
+            if key in question:
+                return answer
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return reply
+
+
+async def start_stack(folder: Path, **overrides: object) -> AsyncIterator[Stack]:
+    transcriber = RoutedTranscriber()
+    replies: dict[str, str] = {}
+    queue: list[str] = ["Okay."]
+    livekit = await LiveKitServer.start(
+        folder, SECRETS["livekit_api_key"], SECRETS["livekit_api_secret"]
+    )
+    try:
+        async with running_engines(
+            transcriber=transcriber,
+            responder=ScriptedResponder(respond(replies, queue)),
+            synthesizer=ToneSynthesizer(),
+        ) as engines:
+            settings = {
+                **engines.variables(),
+                **SECRETS,
+                "livekit_url": livekit.url,
+                "greeting": GREETING,
+                "log_level": "DEBUG",
+                "bot_idle_timeout_s": 60,
+                "bot_start_timeout_s": 30,
+                "max_concurrent_sessions": 4,
+                **overrides,
+            }
+            server = await SessionServer.start(folder, settings, ADMIN_TOKEN)
+            try:
+                yield Stack(livekit, engines, server, transcriber, replies, queue)
+            finally:
+                server.stop()
+    finally:
+        livekit.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    async for running in start_stack(tmp_path_factory.mktemp("e2e")):
+        yield running
+
+
+@dataclass
+class Caller:
+    """A participant in a room served by a bot, with helpers to converse and measure."""
+
+    participant: Participant
+    room: str
+    identity: str
+
+    def heard(self, since: float = 0.0, until: float = float("inf")) -> list[int]:
+        return tone.decode(self.participant.audio(since, until), LISTEN_RATE)
+
+    def loud_times(self, since: float = 0.0) -> list[float]:
+        """Arrival times of audio frames that carry sound."""
+        return [at for at, pcm in self.participant.heard if at >= since and _loud(pcm)]
+
+    def silent_from(self, since: float, quiet_s: float = 0.3) -> float | None:
+        """Start of the first run of `quiet_s` without sound after `since`."""
+        last = since
+        for at in self.loud_times(since):
+            if at - last >= quiet_s:
+                return last
+            last = at
+        return last if time.monotonic() - last >= quiet_s else None
+
+    def errors(self) -> list[str]:
+        return [m["data"]["error"] for m in self.participant.messages if m.get("type") == "error"]
+
+
+def _loud(pcm: bytes) -> bool:
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    return bool(samples.size) and float(np.sqrt(np.mean(samples**2))) > 300
+
+
+async def until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def join(stack: Stack, room: str | None = None) -> Caller:
+    """Connect through `/connect`, join, and wait for the greeting to be heard in full."""
+    status, body = await stack.server.post("/connect", {"room": room} if room else {})
+    assert status == 200, body
+    participant = Participant()
+    await participant.join(body["url"], body["token"])
+    caller = Caller(participant, body["room"], body["identity"])
+    await until(lambda: caller.heard() == tone.code(GREETING), 30, "the greeting")
+    return caller
+
+
+async def ask(caller: Caller, pcm: bytes, reply: str, timeout: float = 30) -> float:
+    """Say something and wait until the whole reply is heard; return when speech ended."""
+    spoken_at = caller.participant.say(pcm)
+    await until(lambda: caller.heard(since=spoken_at) == tone.code(reply), timeout, "the reply")
+    return spoken_at
+
+
+def metrics(stack: Stack, room: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in stack.server.records()
+        if r.get("event") == "Turn metrics" and r.get("room") == room
+    ]
+
+
+def seconds(pcm: bytes) -> float:
+    return len(pcm) / 32000
+
+
+async def test_round_trip(stack: Stack, speak: Callable[[str], bytes]) -> None:
+    caller = await join(stack)
+    joined = [r for r in stack.server.records() if "Bot joined after" in r.get("message", "")]
+    question = speak("What is the weather like in Paris today?")
+    reply = scripted("Parisian skies remain cloudless. Expect gentle breezes throughout afternoon.")
+    stack.transcriber.script[:] = [scripted("weather forecast paris")]
+    stack.reply_queue[:] = [reply]
+    stack.engines.chat.faults.chunk_delay_s = 0.12  # the LLM streams for about 1.2 s
+    try:
+        utterances_before = len(stack.engines.voxtral.log.of_kind("utterance"))
+        spoken_at = await ask(caller, question, reply)
+    finally:
+        stack.engines.chat.faults.chunk_delay_s = 0.0
+
+    # The STT stand-in received the question as audio of about its length.
+    utterance = stack.engines.voxtral.log.of_kind("utterance")[utterances_before]
+    received = utterance["audio_bytes"] / 32000
+    assert seconds(question) - 0.5 <= received <= seconds(question) + 1.2
+
+    # The participant heard sound, and it began before the LLM had finished streaming.
+    first_audio = min(caller.loud_times(since=spoken_at))
+    llm_done = stack.engines.chat.log.of_kind("chat_done")[-1]["at"]
+    assert first_audio < llm_done, "speech started only after the whole LLM reply"
+
+    await until(lambda: metrics(stack, caller.room), 10, "the Turn metrics record")
+    record = metrics(stack, caller.room)[-1]
+    for name in METRIC_FIELDS:
+        assert isinstance(record[name], float) and record[name] >= 0, name
+    assert record["barge_in_cutoff_ms"] is None
+    measured_ms = (first_audio - spoken_at) * 1000
+    # The bot's voice-to-voice excludes the network legs the participant also sees.
+    assert record["voice_to_voice_ms"] <= measured_ms + 250
+    assert measured_ms - record["voice_to_voice_ms"] < 1500
+    assert record["e2e_first_audio_ms"] >= record["llm_ttft_ms"]
+    assert any(m.get("data", {}).get("type") == "turn-metrics" for m in caller.participant.messages)
+    print(
+        f"\nround trip: bot joined {joined[-1]['message'] if joined else '?'}; "
+        f"participant voice-to-voice {measured_ms:.0f} ms, bot-logged {record['voice_to_voice_ms']}"
+        f" ms (endpointing {record['endpointer_latency_ms']}, e2e {record['e2e_first_audio_ms']},"
+        f" llm ttft {record['llm_ttft_ms']}, tts first audio "
+        f"{record['tts_first_audio_latency_ms']})"
+    )
+    await caller.participant.leave()
+
+
+async def test_barge_in(stack: Stack, speak: Callable[[str], bytes]) -> None:
+    caller = await join(stack)
+    long_reply = scripted(
+        " ".join("amber basil cedar dahlia ember fennel garnet hazel indigo juniper".split() * 4)
+    )
+    new_reply = scripted("Halting narration promptly.")
+    old, new = tone.code(long_reply), tone.code(new_reply)
+    assert not set(old) & set(new)
+    stack.transcriber.script[:] = [scripted("narrate lengthy saga"), scripted("halt narration")]
+    stack.reply_queue[:] = [long_reply, new_reply]
+    stack.engines.chatterbox.backend.realtime_factor = 1.0  # TTS requests stay in flight
+    try:
+        asked_at = caller.participant.say(speak("Tell me a long story."))
+        await until(lambda: len(caller.heard(since=asked_at)) >= 6, 30, "the long reply")
+        interruption = speak("Please stop.")
+        interrupted_at = caller.participant.say(interruption) - seconds(interruption)
+        await until(
+            lambda: caller.heard(since=interrupted_at)[-len(new) :] == new, 30, "the new reply"
+        )
+    finally:
+        stack.engines.chatterbox.backend.realtime_factor = 0.0
+
+    silent_at = caller.silent_from(interrupted_at)
+    assert silent_at is not None
+    cutoff_ms = (silent_at - interrupted_at) * 1000
+    assert cutoff_ms < 1500, f"audio went on {cutoff_ms:.0f} ms after the user began speaking"
+    heard_before = caller.heard(since=asked_at, until=silent_at + 0.05)
+    assert heard_before and len(heard_before) < len(old) and set(heard_before) <= set(old)
+    assert caller.heard(since=silent_at + 0.05) == new, "nothing of the old reply later"
+    await until(
+        lambda: any(r["barge_in_cutoff_ms"] is not None for r in metrics(stack, caller.room)),
+        10,
+        "a barge-in record",
+    )
+    logged = next(
+        r["barge_in_cutoff_ms"]
+        for r in metrics(stack, caller.room)
+        if r["barge_in_cutoff_ms"] is not None
+    )
+    print(
+        f"\nbarge-in: participant heard silence {cutoff_ms:.0f} ms after starting to speak "
+        f"(VAD_START_SECS 0.2 included); bot-logged cutoff {logged} ms"
+    )
+    await caller.participant.leave()
+
+
+async def test_two_rooms_at_once_stay_isolated(stack: Stack, speak: Callable[[str], bytes]) -> None:
+    first, second = await asyncio.gather(join(stack), join(stack))
+    assert first.room != second.room
+    short_reply, long_reply = scripted("Falcon harbor."), scripted("Glacier meadow lantern.")
+    assert not set(tone.code(short_reply)) & set(tone.code(long_reply))
+    stack.transcriber.by_length = (3.0, scripted("falcon query"), scripted("glacier query"))
+    stack.replies.update({"falcon": short_reply, "glacier": long_reply})
+    connections_before = {u["connection"] for u in stack.engines.voxtral.log.of_kind("utterance")}
+    try:
+        await asyncio.gather(
+            ask(first, speak("Hi there."), short_reply),
+            ask(
+                second,
+                speak("Could you please tell me a long story about the sea and the mountains?"),
+                long_reply,
+            ),
+        )
+    finally:
+        stack.transcriber.by_length = None
+        stack.replies.clear()
+    # Each heard only its own bot: nothing of the other reply.
+    assert not set(first.heard(since=0)) & set(tone.code(long_reply))
+    assert not set(second.heard(since=0)) & set(tone.code(short_reply))
+    # Each bot's STT connection received one room's audio only.
+    by_connection: dict[str, set[bool]] = {}
+    for u in stack.engines.voxtral.log.of_kind("utterance"):
+        if u["connection"] not in connections_before:
+            by_connection.setdefault(u["connection"], set()).add(u["audio_bytes"] > 3.0 * 32000)
+    assert len(by_connection) == 2 and all(len(kinds) == 1 for kinds in by_connection.values())
+    await asyncio.gather(first.participant.leave(), second.participant.leave())
+
+
+async def test_bot_leaves_when_the_participant_does(stack: Stack) -> None:
+    caller = await join(stack)
+    (session,) = [s for s in await stack.server.sessions() if s["room"] == caller.room]
+    left_at = time.monotonic()
+    await caller.participant.leave()
+
+    async def gone() -> bool:
+        return all(s["room"] != caller.room for s in await stack.server.sessions())
+
+    while not await gone():
+        assert time.monotonic() - left_at < 10, "bot still running 10 s after the room emptied"
+        await asyncio.sleep(0.1)
+    assert not Path(f"/proc/{session['pid']}").exists()
+    print(f"\nbot exited and its slot was freed {time.monotonic() - left_at:.2f} s after leaving")
+
+
+async def test_stt_outage_is_reported_and_recovered(
+    stack: Stack, speak: Callable[[str], bytes]
+) -> None:
+    caller = await join(stack)
+    reply = scripted("Recovered transcription pathway.")
+    stack.transcriber.script[:] = [scripted("verify recovery")]
+    stack.reply_queue[:] = [reply]
+    await stack.engines.voxtral.stop()
+    try:
+        caller.participant.say(speak("Can you hear me now?"))
+        await until(caller.errors, 20, "an error message at the client")
+    finally:
+        await stack.engines.voxtral.restart()
+    assert any("speech recognition" in e.lower() for e in caller.errors()), caller.errors()
+    assert "agent" in {p.identity for p in caller.participant.room.remote_participants.values()}
+    connects = len(stack.engines.voxtral.log.of_kind("realtime_connect"))
+    await until(
+        lambda: len(stack.engines.voxtral.log.of_kind("realtime_connect")) > connects,
+        15,
+        "the bot to reconnect to the STT",
+    )
+    await ask(caller, speak("Can you hear me now?"), reply)
+    await caller.participant.leave()
+
+
+async def test_tts_hang_is_reported_and_the_next_turn_works(
+    stack: Stack, speak: Callable[[str], bytes]
+) -> None:
+    caller = await join(stack)
+    lost, reply = scripted("Vanishing syllables."), scripted("Speech synthesis restored.")
+    stack.transcriber.script[:] = [scripted("first attempt"), scripted("second attempt")]
+    stack.reply_queue[:] = [lost, reply]
+    stack.engines.chatterbox.faults.hang = True
+    try:
+        caller.participant.say(speak("Say something please."))
+        await until(caller.errors, 20, "an error message at the client")
+    finally:
+        stack.engines.chatterbox.faults.hang = False
+    assert any("speech" in e.lower() for e in caller.errors()), caller.errors()
+    await ask(caller, speak("Say something please."), reply)
+    await caller.participant.leave()
+
+
+async def test_llm_rate_limits_are_retried(stack: Stack, speak: Callable[[str], bytes]) -> None:
+    caller = await join(stack)
+    reply = scripted("Patience rewarded eventually.")
+    stack.transcriber.script[:] = [scripted("throttled question")]
+    stack.reply_queue[:] = [reply]
+    requests_before = len(stack.engines.chat.log.of_kind("chat"))
+    stack.engines.chat.faults.statuses[:] = [429, 429]
+    stack.engines.chat.faults.retry_after = "0.2"
+    try:
+        await ask(caller, speak("What is the answer?"), reply)
+    finally:
+        stack.engines.chat.faults.retry_after = None
+    assert len(stack.engines.chat.log.of_kind("chat")) - requests_before == 3
+    assert not caller.errors()
+    await caller.participant.leave()
+
+
+async def test_logs_hold_no_secret_and_no_transcript(stack: Stack) -> None:
+    """Runs last in this module: it reads the log of every scenario above."""
+    text = stack.server.log_text()
+    assert "Turn metrics" in text and "Bot joined" in text, "the bots' logs were captured"
+    for secret in [*SECRETS.values(), ADMIN_TOKEN]:
+        assert secret not in text
+    lowered = text.lower()
+    leaked = sorted(word for word in SCRIPT_WORDS if word in lowered)
+    assert SCRIPT_WORDS and not leaked, leaked
+
+
+async def test_sfu_loss_ends_the_bot_and_frees_the_slot(
+    tmp_path: Path, speak: Callable[[str], bytes]
+) -> None:
+    async for own in start_stack(tmp_path):
+        caller = await join(own)
+        (session,) = await own.server.sessions()
+        own.livekit.kill()
+        killed_at = time.monotonic()
+        while await own.server.sessions():
+            assert time.monotonic() - killed_at < 30, "bot still running 30 s after SFU loss"
+            await asyncio.sleep(0.2)
+        assert not Path(f"/proc/{session['pid']}").exists(), "the bot is gone, not a zombie"
+        exits = [r for r in own.server.records() if "Bot exited" in r.get("message", "")]
+        assert exits and "(0)" in exits[-1]["message"], exits
+        print(f"\nSFU loss: bot exited {time.monotonic() - killed_at:.2f} s after the kill")
+        await caller.participant.leave()
