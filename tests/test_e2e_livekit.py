@@ -7,6 +7,7 @@ Figures measured at the participant are printed (run with -s to see them).
 """
 
 import asyncio
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from tests.session_server import SessionServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "e2e"
 GREETING = "Welcome aboard."
 METRIC_FIELDS = (
     "llm_ttft_ms",
@@ -129,6 +131,15 @@ async def start_stack(folder: Path, **overrides: object) -> AsyncIterator[Stack]
                 server.stop()
     finally:
         livekit.stop()
+        keep_artifacts(folder)
+
+
+def keep_artifacts(folder: Path) -> None:
+    """Copy the run's logs where CI keeps artifacts."""
+    target = ARTIFACTS / folder.name
+    target.mkdir(parents=True, exist_ok=True)
+    for log in folder.glob("*.log"):
+        shutil.copy(log, target / log.name)
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -376,8 +387,8 @@ async def test_tts_hang_is_reported_and_the_next_turn_works(
     stack: Stack, speak: Callable[[str], bytes]
 ) -> None:
     caller = await join(stack)
-    lost, reply = scripted("Vanishing syllables."), scripted("Speech synthesis restored.")
-    stack.transcriber.script[:] = [scripted("first attempt"), scripted("second attempt")]
+    lost, reply = scripted("Vanishing syllables."), scripted("Melodic cadence restored.")
+    stack.transcriber.script[:] = [scripted("opening gambit"), scripted("retried gambit")]
     stack.reply_queue[:] = [lost, reply]
     stack.engines.chatterbox.faults.hang = True
     try:

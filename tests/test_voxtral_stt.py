@@ -12,8 +12,6 @@ from pipecat.frames.frames import (
 )
 from pipecat.tests.utils import SleepFrame, run_test
 
-from engines.serving import serve
-from engines.voxtral_server import create_voxtral_app
 from services.voxtral_stt import (
     TIMEOUT_MESSAGE,
     VoxtralRealtimeSTTService,
