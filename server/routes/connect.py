@@ -52,8 +52,8 @@ async def connect(
         raise ApiError(
             503,
             "at_capacity",
-            f"all {settings.max_concurrent_sessions} voice agents are busy; "
-            f"try again in {CAPACITY_RETRY_AFTER_S}s",
+            f"all voice agents are busy ({settings.max_concurrent_sessions} of "
+            f"{settings.max_concurrent_sessions} in use); try again in {CAPACITY_RETRY_AFTER_S}s",
             headers=_RETRY,
         ) from None
     except ShuttingDown:
