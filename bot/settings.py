@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     admin_token: Annotated[SecretStr, Field(min_length=16)] | None = None
     max_concurrent_sessions: Annotated[int, Field(ge=1, le=1000)] = 10
     bot_command: Annotated[str, Field(min_length=1)] = "python -m bot"
+    bot_warm_pool: Annotated[int, Field(ge=0, le=20)] = 1
     bot_start_timeout_s: Seconds = 15
     bot_stop_grace_s: Seconds = 5
     rate_limit_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
@@ -188,6 +189,7 @@ SERVER_ONLY_FIELDS = frozenset(
         "admin_token",
         "max_concurrent_sessions",
         "bot_command",
+        "bot_warm_pool",
         "bot_start_timeout_s",
         "bot_stop_grace_s",
         "rate_limit_per_minute",

@@ -26,9 +26,12 @@ class BotProcess:
     whole group, so nothing the bot started outlives it.
     """
 
-    def __init__(self, argv: list[str], env: dict[str, str], **log_context: str) -> None:
+    def __init__(
+        self, argv: list[str], env: dict[str, str], *, standby: bool = False, **log_context: str
+    ) -> None:
         self._argv = argv
         self._env = env
+        self._standby = standby
         self._log = logger.bind(source="bot", **log_context)
         self._process: Process | None = None
         self._relays: list[asyncio.Task[None]] = []
@@ -49,7 +52,7 @@ class BotProcess:
         """Spawn the child; raises OSError when the command cannot be started."""
         self._process = await asyncio.create_subprocess_exec(
             *self._argv,
-            stdin=DEVNULL,
+            stdin=PIPE if self._standby else DEVNULL,
             stdout=PIPE,
             stderr=PIPE,
             env=self._env,
@@ -61,6 +64,14 @@ class BotProcess:
             asyncio.create_task(self._relay(self._process.stdout, "INFO")),
             asyncio.create_task(self._relay(self._process.stderr, "WARNING")),
         ]
+
+    async def assign(self, room: str) -> None:
+        """Hand a standing-by bot its room (`python -m bot --standby` reads it from stdin)."""
+        assert self._process and self._process.stdin
+        self._log = self._log.bind(room=room)
+        self._process.stdin.write(f"{room}\n".encode())
+        await self._process.stdin.drain()
+        self._process.stdin.close()
 
     async def wait(self) -> int:
         """Wait until the child exits and is reaped, and its last log lines are relayed."""

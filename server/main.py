@@ -24,6 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await session_manager.start()
         yield
         logger.info("Shutting down: stopping every bot")
         await session_manager.shutdown()

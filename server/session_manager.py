@@ -2,7 +2,8 @@
 
 Every bot is supervised from spawn to reaping: a bot that exits or crashes frees its
 slot at once, one that never joins its room is killed after `BOT_START_TIMEOUT_S`, and
-shutdown leaves no child behind.
+shutdown leaves no child behind. `BOT_WARM_POOL` bots wait with the pipeline already
+loaded (`--standby`), so a new conversation's bot joins without the import time.
 """
 
 import asyncio
@@ -10,9 +11,10 @@ import shlex
 import sys
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from loguru import logger
 
@@ -21,6 +23,8 @@ from server.bot_environment import bot_environment
 from server.bot_process import BotProcess
 
 CAPACITY_RETRY_AFTER_S = 10
+# A standby bot that keeps dying is restarted ever more slowly, up to this.
+STANDBY_RESTART_MAX_S = 60.0
 
 
 class RoomBusy(Exception):
@@ -73,6 +77,8 @@ class SessionManager:
         self._env = bot_environment(settings)
         self._sessions: dict[str, Session] = {}
         self._supervisors: set[asyncio.Task[None]] = set()
+        self._standby: list[BotProcess] = []
+        self._standby_restart_s = 1.0
         self._accepting = True
 
     @property
@@ -93,6 +99,11 @@ class SessionManager:
         """The session in `room`, if any."""
         return self._sessions.get(room)
 
+    async def start(self) -> None:
+        """Fill the warm pool."""
+        for _ in range(self._settings.bot_warm_pool):
+            await self._add_standby()
+
     async def open(self, room: str, identity: str) -> Session:
         """The room's session for `identity`, starting a bot when none serves the room.
 
@@ -111,21 +122,82 @@ class SessionManager:
             return existing
         if len(self._sessions) >= self._settings.max_concurrent_sessions:
             raise AtCapacity
-        bot = BotProcess(self._argv + ["--room", room], self._env, room=room)
-        session = Session(room=room, identity=identity, bot=bot)
+        standby = self._take_standby()
+        session = Session(room=room, identity=identity, bot=standby or self._new_bot(room))
         # Claimed before the first await, so a concurrent call sees the room as taken.
         self._sessions[room] = session
         try:
-            await bot.start()
+            if standby is None:
+                await session.bot.start()
+            else:
+                await self._hand_over(session, standby)
         except OSError as e:
             del self._sessions[room]
             logger.bind(room=room).error(f"Could not start the bot: {e.strerror or e}")
             raise BotStartFailed from None
-        logger.bind(room=room, session_id=session.session_id, pid=bot.pid).info("Bot started")
-        supervisor = asyncio.create_task(self._supervise(session))
-        self._supervisors.add(supervisor)
-        supervisor.add_done_callback(self._supervisors.discard)
+        logger.bind(
+            room=room, session_id=session.session_id, pid=session.bot.pid, warm=standby is not None
+        ).info("Bot started")
+        self._spawn(self._supervise(session))
         return session
+
+    def _new_bot(self, room: str) -> BotProcess:
+        return BotProcess(self._argv + ["--room", room], self._env, room=room)
+
+    def _take_standby(self) -> BotProcess | None:
+        """A live standby bot, if any; a replacement starts warming at once."""
+        while self._standby:
+            bot = self._standby.pop(0)
+            if bot.returncode is None:
+                self._spawn(self._add_standby())
+                return bot
+        return None
+
+    async def _hand_over(self, session: Session, standby: BotProcess) -> None:
+        """Give the standby bot the room; if it died meanwhile, start a bot from scratch."""
+        try:
+            await standby.assign(session.room)
+        except (BrokenPipeError, ConnectionResetError):
+            logger.bind(room=session.room).warning("The standby bot was gone; starting one")
+            session.bot = self._new_bot(session.room)
+            await session.bot.start()
+
+    async def _add_standby(self) -> None:
+        if not self._accepting:
+            return
+        bot = BotProcess(self._argv + ["--standby"], self._env, standby=True)
+        try:
+            await bot.start()
+        except OSError as e:
+            logger.error(f"Could not start a standby bot: {e.strerror or e}")
+            return
+        self._standby.append(bot)
+        logger.bind(pid=bot.pid).info("Standby bot started")
+        self._spawn(self._watch_standby(bot))
+
+    async def _watch_standby(self, bot: BotProcess) -> None:
+        """Replace a standby bot that dies before it gets a room, backing off."""
+        started = asyncio.get_running_loop().time()
+        code = await bot.wait()
+        if bot not in self._standby:
+            return  # It got a room; its session's supervisor owns it now.
+        self._standby.remove(bot)
+        if not self._accepting:
+            return
+        if asyncio.get_running_loop().time() - started > STANDBY_RESTART_MAX_S:
+            self._standby_restart_s = 1.0
+        logger.warning(
+            f"A standby bot exited with status {code}; "
+            f"starting another in {self._standby_restart_s:.0f}s"
+        )
+        await asyncio.sleep(self._standby_restart_s)
+        self._standby_restart_s = min(self._standby_restart_s * 2, STANDBY_RESTART_MAX_S)
+        await self._add_standby()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._supervisors.add(task)
+        task.add_done_callback(self._supervisors.discard)
 
     async def end(self, room: str) -> bool:
         """Stop the room's bot and free its slot; False when the room has no session."""
@@ -140,7 +212,8 @@ class SessionManager:
         """Refuse new sessions, stop every bot (SIGTERM, then SIGKILL), reap them all."""
         self._accepting = False
         grace = self._settings.bot_stop_grace_s
-        await asyncio.gather(*(s.bot.stop(grace) for s in list(self._sessions.values())))
+        bots = [s.bot for s in self._sessions.values()] + self._standby
+        await asyncio.gather(*(bot.stop(grace) for bot in bots))
         await asyncio.gather(*self._supervisors, return_exceptions=True)
 
     async def _supervise(self, session: Session) -> None:

@@ -195,6 +195,7 @@ def server_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "livekit_url": "ws://127.0.0.1:7880",
         "bot_command": STANDIN_BOT,
+        "bot_warm_pool": 0,
         "bot_stop_grace_s": 2,
         "bot_start_timeout_s": 10,
         "rate_limit_per_minute": 100_000,

@@ -19,7 +19,9 @@ def log(message: str, **fields: object) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--room", required=True)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--room")
+    target.add_argument("--standby", action="store_true")
     parser.add_argument("--join-after", type=float, default=0.05)
     parser.add_argument("--never-join", action="store_true")
     parser.add_argument("--ignore-sigterm", action="store_true")
@@ -29,6 +31,10 @@ def main() -> None:
     if args.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     log("environment", env_names=",".join(sorted(os.environ)))
+    if args.standby:
+        args.room = sys.stdin.readline().strip()
+        if not args.room:
+            return
     if args.quote_secret:
         log(f"connecting with secret {os.environ.get('LIVEKIT_API_SECRET')}")
         sys.stderr.write(f"plain line Authorization: Bearer {os.environ.get('CEREBRAS_API_KEY')}\n")

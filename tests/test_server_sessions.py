@@ -5,6 +5,7 @@ logs like the real bot; the LiveKit end-to-end suite runs the real one.
 """
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -171,6 +172,29 @@ def test_bot_log_lines_are_tagged_and_redacted(api: ApiFactory, captured_logs: L
         assert secret not in captured_logs.text
 
 
+def test_warm_bot_takes_the_room_and_a_new_one_warms_up(
+    api: ApiFactory, captured_logs: LogCapture
+) -> None:
+    client = api(admin_token=ADMIN_TOKEN, bot_warm_pool=1)
+    wait_until(lambda: len(standby_pids(captured_logs)) == 1, timeout=5)
+    (warm_pid,) = standby_pids(captured_logs)
+    room = client.post("/connect").json()["room"]
+    assert pids(client)[room] == warm_pid
+    wait_until(lambda: "Joined the room" in captured_logs.text, timeout=5)
+    joined = next(r for r in captured_logs.records() if r.get("event") == "Bot joined")
+    assert joined["room"] == room
+    wait_until(lambda: len(standby_pids(captured_logs)) == 2, timeout=5)
+    replacement = standby_pids(captured_logs)[1]
+    assert alive(replacement) and replacement != warm_pid
+    os.kill(replacement, signal.SIGKILL)
+    wait_until(lambda: len(standby_pids(captured_logs)) == 3, timeout=5)
+    assert "A standby bot exited" in captured_logs.text
+
+
+def standby_pids(logs: LogCapture) -> list[int]:
+    return [r["pid"] for r in logs.records() if r["message"] == "Standby bot started"]
+
+
 def test_server_shutdown_leaves_no_child_behind(
     tmp_path: os.PathLike, unused_tcp_port: int
 ) -> None:
@@ -179,6 +203,8 @@ def test_server_shutdown_leaves_no_child_behind(
         admin_token=ADMIN_TOKEN,
         bot_command=f"{STANDIN_BOT} --ignore-sigterm",
         bot_stop_grace_s=1,
+        bot_warm_pool=1,
+        log_format="json",
     )
     env = {**os.environ, **_as_environment(settings)}
     server = subprocess.Popen(
@@ -198,8 +224,12 @@ def test_server_shutdown_leaves_no_child_behind(
         assert len(running) == 3 and all(alive(pid) for pid in running)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=15)
-        assert [pid for pid in running if alive(pid)] == []
         log = server.stderr.read() if server.stderr else ""
+        standby = [
+            json.loads(line)["pid"] for line in log.splitlines() if "Standby bot started" in line
+        ]
+        assert standby, "the warm pool was filled"
+        assert [pid for pid in running + standby if alive(pid)] == []
         assert "All bots stopped" in log
         assert ADMIN_TOKEN not in log and SECRETS["livekit_api_secret"] not in log
     finally:
