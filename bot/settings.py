@@ -5,6 +5,7 @@ concern. Nothing else in the project reads the environment. A missing or invalid
 surfaces as a `SettingsError` whose message names the variable and never its value.
 """
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -93,6 +94,14 @@ class Settings(BaseSettings):
     rate_limit_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
     cors_allow_origins: Annotated[list[str], NoDecode] = ["http://localhost:5173"]
     client_dist_dir: Path = Path("client/dist")
+
+    # Local mode (scripts/run starts a local engine for each engine not configured above)
+    local_stt_model: str = "tiny.en"
+    local_tts_voice: str = "packaged"
+    local_llm_model: str = "packaged"
+    local_llm_port: Port = 8010
+    local_livekit_port: Port = 7880
+    client_port: Port = 5173
 
     # Logging
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -195,8 +204,26 @@ SERVER_ONLY_FIELDS = frozenset(
         "rate_limit_per_minute",
         "cors_allow_origins",
         "client_dist_dir",
+        "local_stt_model",
+        "local_tts_voice",
+        "local_llm_model",
+        "local_llm_port",
+        "local_livekit_port",
+        "client_port",
     }
 )
+
+
+def configured_variables(env_file: str = ".env") -> set[str]:
+    """Names of the variables set (non-empty) in the environment or in `.env`.
+
+    The local launcher uses it to tell an engine configured as remote from one left to
+    its default.
+    """
+    from dotenv import dotenv_values
+
+    values = {**dotenv_values(env_file), **os.environ}
+    return {name.upper() for name, value in values.items() if value}
 
 
 def load_settings(**overrides: object) -> Settings:
