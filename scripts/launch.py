@@ -51,9 +51,11 @@ class Child:
 
     @property
     def log_path(self) -> Path:
+        """Where its output goes."""
         return RUN_DIR / f"{self.name}.log"
 
     async def start(self) -> None:
+        """Spawn it in a new session, output to its log file."""
         RUN_DIR.mkdir(exist_ok=True)
         log = self.log_path.open("w")
         self.process = await asyncio.create_subprocess_exec(
