@@ -194,6 +194,7 @@ def create_voxtral_app(
                         continue
                     await send_delta(await utterance.finish())
                     await ws.send_json({"type": "transcription.done", "text": text})
+                    log.add(kind="transcribed", connection=connection, at=time.monotonic())
                     utterance = None
             else:
                 await error(f"Unknown event type: {kind}", "unknown_event")

@@ -115,32 +115,39 @@ def port_is_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def plan(given: set[str]) -> tuple[dict[str, object], list[str]]:
-    """Settings overrides for the local parts, and which local parts to start."""
-    defaults = Settings.model_fields
+def local_parts(given: set[str]) -> list[str]:
+    """The parts `.env` (or the environment) leaves to this machine."""
+    wanted = {
+        "livekit": "LIVEKIT_URL",
+        "stt": "VOXTRAL_HOST",
+        "tts": "CHATTERBOX_HOST",
+        "llm": "CEREBRAS_API_KEY",
+    }
+    return [part for part, variable in wanted.items() if variable not in given]
+
+
+def local_overrides(
+    local: list[str], livekit_port: int, llm_port: int, llm_key: str
+) -> dict[str, object]:
+    """Settings that point the session server and its bots at the local parts."""
     overrides: dict[str, object] = {}
-    local: list[str] = []
-    if "LIVEKIT_URL" not in given:
-        port = defaults["local_livekit_port"].default
+    if "livekit" in local:
         overrides |= {
-            "livekit_url": f"ws://127.0.0.1:{port}",
+            "livekit_url": f"ws://127.0.0.1:{livekit_port}",
             "livekit_api_key": DEV_KEY,
             "livekit_api_secret": DEV_SECRET,
         }
-        local.append("livekit")
-    if "VOXTRAL_HOST" not in given:
+    if "stt" in local:
         overrides["voxtral_host"] = "127.0.0.1"
-        local.append("stt")
-    if "CHATTERBOX_HOST" not in given:
+    if "tts" in local:
         overrides["chatterbox_host"] = "127.0.0.1"
-        local.append("tts")
-    if "CEREBRAS_API_KEY" not in given:
+    if "llm" in local:
         overrides |= {
-            "cerebras_api_key": secrets.token_urlsafe(24),
+            "cerebras_api_key": llm_key,
+            "cerebras_base_url": f"http://127.0.0.1:{llm_port}/v1",
             "cerebras_model": LOCAL_LLM_NAME,
         }
-        local.append("llm")
-    return overrides, local
+    return overrides
 
 
 def children(settings: Settings, local: list[str], env: dict[str, str]) -> list[Child]:
@@ -149,11 +156,13 @@ def children(settings: Settings, local: list[str], env: dict[str, str]) -> list[
     started: list[Child] = []
     if "livekit" in local:
         port = settings.local_livekit_port
+        # Dev mode's layout (7880 signalling, 7881 TCP, 7882 UDP), moved with the port.
+        config = f"port: {port}\nrtc:\n  tcp_port: {port + 1}\n  udp_port: {port + 2}\n"
         started.append(
             Child(
                 "livekit-server",
                 [str(LIVEKIT), "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1"]
-                + (["--port", str(port)] if port != 7880 else []),
+                + ["--config-body", config],
                 ready_url=f"http://127.0.0.1:{port}/",
             )
         )
@@ -183,7 +192,6 @@ def children(settings: Settings, local: list[str], env: dict[str, str]) -> list[
                 [*engine, "llm", "--port", str(settings.local_llm_port)]
                 + ["--model", settings.local_llm_model, "--served-name", LOCAL_LLM_NAME],
                 ready_port=settings.local_llm_port,
-                env={"LOCAL_LLM_API_KEY": settings.cerebras_api_key.get_secret_value()},
             )
         )
     started.append(
@@ -259,15 +267,24 @@ async def watch(started: list[Child], stop: asyncio.Event) -> int:
 def main() -> int:
     """Decide what runs locally, check ports, run."""
     argparse.ArgumentParser(prog="scripts/run", description=__doc__).parse_args()
-    overrides, local = plan(configured_variables())
+    local = local_parts(configured_variables())
+    # The local LLM accepts any key; the bot must send one, and this one means nothing.
+    llm_key = secrets.token_urlsafe(24)
+    fields = Settings.model_fields
     try:
+        probe = load_settings(
+            **local_overrides(
+                local,
+                fields["local_livekit_port"].default,
+                fields["local_llm_port"].default,
+                llm_key,
+            )
+        )
+        overrides = local_overrides(local, probe.local_livekit_port, probe.local_llm_port, llm_key)
         settings = load_settings(**overrides)
     except SettingsError as e:
         say(str(e))
         return 2
-    if "llm" in local:
-        overrides["cerebras_base_url"] = f"http://127.0.0.1:{settings.local_llm_port}/v1"
-        settings = load_settings(**overrides)
     say("local: " + (", ".join(local) or "nothing (every engine is remote)"))
     ports = {
         "livekit": settings.local_livekit_port if "livekit" in local else None,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines.backends import Responder, Synthesizer, Transcriber
 from engines.scripted import ScriptedResponder, ScriptedTranscriptionStream, ToneSynthesizer
 from tests.conftest import ADMIN_TOKEN, SECRETS, Engines, running_engines
 from tests.livekit_server import LiveKitServer
@@ -53,6 +54,15 @@ class _LengthStream:
 
 
 @dataclass
+class Backends:
+    """What the engine stand-ins run: scripts, or real models."""
+
+    transcriber: Transcriber
+    responder: Responder
+    synthesizer: Synthesizer
+
+
+@dataclass
 class Stack:
     livekit: LiveKitServer
     engines: Engines
@@ -74,19 +84,27 @@ def respond(stack_replies: dict[str, str], queue: list[str]) -> Callable[[str], 
     return reply
 
 
-async def start_stack(folder: Path, **overrides: object) -> AsyncIterator[Stack]:
-    """Start everything; stop it all when the caller is done."""
+async def start_stack(
+    folder: Path, backends: Backends | None = None, **overrides: object
+) -> AsyncIterator[Stack]:
+    """Start everything; stop it all when the caller is done.
+
+    The engines are the scripted stand-ins unless `backends` (real models) are given.
+    """
     transcriber = RoutedTranscriber()
     replies: dict[str, str] = {}
     queue: list[str] = ["Okay."]
+    chosen = backends or Backends(
+        transcriber, ScriptedResponder(respond(replies, queue)), ToneSynthesizer()
+    )
     livekit = await LiveKitServer.start(
         folder, SECRETS["livekit_api_key"], SECRETS["livekit_api_secret"]
     )
     try:
         async with running_engines(
-            transcriber=transcriber,
-            responder=ScriptedResponder(respond(replies, queue)),
-            synthesizer=ToneSynthesizer(),
+            transcriber=chosen.transcriber,
+            responder=chosen.responder,
+            synthesizer=chosen.synthesizer,
         ) as engines:
             settings = {
                 **engines.variables(),

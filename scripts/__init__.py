@@ -1,0 +1,1 @@
+"""Project scripts that are Python modules (`python -m scripts.launch`)."""
