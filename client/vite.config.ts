@@ -13,6 +13,6 @@ export default defineConfig({
       "/health": sessionServer,
     },
   },
-  build: { outDir: "dist", sourcemap: true },
+  build: { outDir: "dist", sourcemap: true, chunkSizeWarningLimit: 1500 },
   test: { environment: "node", include: ["test/**/*.test.ts"] },
 });
