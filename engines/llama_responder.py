@@ -25,12 +25,15 @@ class LlamaResponder:
         """Stream the reply; generation stops when the caller stops reading."""
 
         def tokens() -> Iterator[str]:
-            for chunk in self._llama.create_chat_completion(
-                messages=messages, stream=True, max_tokens=MAX_REPLY_TOKENS
-            ):
-                text = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+            chunks: Iterator[dict[str, Any]] = self._llama.create_chat_completion(  # type: ignore[assignment]
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+                max_tokens=MAX_REPLY_TOKENS,
+            )
+            for chunk in chunks:
+                text = chunk["choices"][0]["delta"].get("content")
                 if text:
-                    yield text
+                    yield str(text)
 
         async with self._busy:
             async for token in stream_in_thread(tokens):
