@@ -1,4 +1,12 @@
-# The session server and the bot in one image: `python -m server` spawns one bot per room.
+# The session server, the bot and the built client in one image: `python -m server`
+# spawns one bot per room and serves the page at /, so production is one origin.
+FROM node:20-slim AS client
+WORKDIR /client
+COPY client/package.json client/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY client/ ./
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,6 +24,7 @@ COPY services ./services
 COPY engines ./engines
 COPY server ./server
 RUN pip install .
+COPY --from=client /client/dist ./client/dist
 
 USER agent
 ENV SERVER_HOST=0.0.0.0 \

@@ -29,6 +29,7 @@ CLIENT_DIST = ROOT / "client" / "dist"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ARTIFACTS / "browser"
 RATE = 16000
+PHASE = "document.querySelector('#status').dataset.phase"
 LAST_AGENT_LINE = "document.querySelector('#conversation li.agent:last-child .text')"
 # The probe's flags for this machine's closed network, plus the fake media devices.
 CHROMIUM_ARGS = [
@@ -312,3 +313,22 @@ async def test_unreachable_server_and_denied_microphone(
     await until(denied, "!document.querySelector('#error').hidden", 20, "the error")
     assert "Microphone access was denied" in await denied.inner_text("#error-text")
     await screenshot(denied, "microphone-denied")
+
+
+async def test_connection_loss_is_shown_with_a_way_back(
+    chromium: Callable[..., Any], tmp_path: Path
+) -> None:
+    async for own in start_stack(tmp_path, client_dist_dir=str(CLIENT_DIST)):
+        silence = timeline_wav(tmp_path, "silence", [30.0])
+        page = await open_page(await chromium(silence), own.server.url)
+        await connect(page)
+        await until(page, f"{PHASE} === 'listening'", 30, "connected")
+        own.livekit.kill()
+        killed = time.monotonic()
+        # LiveKit may try to resume first ("reconnecting"); with no server it gives up.
+        await until(page, f"{PHASE} === 'lost'", 60, "the connection-lost state")
+        print(f"\npage: connection loss shown {time.monotonic() - killed:.1f}s after the SFU died")
+        assert "lost" in await page.inner_text("#error-text")
+        assert await page.inner_text("#error-action") == "Reconnect"
+        assert await page.is_enabled("#connect")
+        await screenshot(page, "connection-lost")

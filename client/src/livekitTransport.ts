@@ -10,6 +10,7 @@ import {
   DeviceError,
   type PipecatClientOptions,
   RTVIError,
+  type RTVIEventCallbacks,
   RTVIMessage,
   type Participant as RTVIParticipant,
   type Tracks,
@@ -20,6 +21,7 @@ import {
 } from "@pipecat-ai/client-js";
 import {
   createLocalAudioTrack,
+  DefaultReconnectPolicy,
   DisconnectReason,
   type LocalAudioTrack,
   type Participant,
@@ -41,6 +43,19 @@ export interface LiveKitConnectionParams {
   room?: string;
 }
 
+/** The RTVI callbacks, plus what only a LiveKit connection does: resume after a drop. */
+export type LiveKitTransportCallbacks = RTVIEventCallbacks &
+  Partial<{
+    onReconnecting: () => void;
+    onReconnected: () => void;
+  }>;
+
+/**
+ * Retries after the connection drops, about ten seconds in all: longer than that, the
+ * conversation is better restarted than resumed.
+ */
+export const RECONNECT_DELAYS_MS = [0, 300, 1200, 2700, 4800];
+
 /** Collaborators, injectable so tests can stand in for LiveKit and the browser. */
 export interface LiveKitTransportDeps {
   createRoom: () => Room;
@@ -52,7 +67,12 @@ export interface LiveKitTransportDeps {
 }
 
 const browserDeps: LiveKitTransportDeps = {
-  createRoom: () => new Room({ adaptiveStream: false, dynacast: false }),
+  createRoom: () =>
+    new Room({
+      adaptiveStream: false,
+      dynacast: false,
+      reconnectPolicy: new DefaultReconnectPolicy(RECONNECT_DELAYS_MS),
+    }),
   createMicTrack: (deviceId) =>
     createLocalAudioTrack({
       deviceId,
@@ -69,6 +89,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class LiveKitTransport extends Transport {
+  declare protected _callbacks: LiveKitTransportCallbacks;
   private readonly deps: LiveKitTransportDeps;
   private room: Room | null = null;
   private micTrack: LocalAudioTrack | null = null;
@@ -90,7 +111,7 @@ export class LiveKitTransport extends Transport {
     messageHandler: (ev: RTVIMessage) => void,
   ): void {
     this._options = options;
-    this._callbacks = options.callbacks ?? {};
+    this._callbacks = (options.callbacks ?? {}) as LiveKitTransportCallbacks;
     this._onMessage = messageHandler;
     this.micEnabled = options.enableMic ?? true;
     this.state = "disconnected";
@@ -319,6 +340,8 @@ export class LiveKitTransport extends Transport {
       .on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack, _pub, p: RemoteParticipant) =>
         this.trackStopped(track, p),
       )
+      .on(RoomEvent.Reconnecting, () => this._callbacks.onReconnecting?.())
+      .on(RoomEvent.Reconnected, () => this._callbacks.onReconnected?.())
       .on(RoomEvent.Disconnected, (reason?: DisconnectReason) => this.lost(reason));
   }
 

@@ -9,6 +9,7 @@ const PHASE_TEXT: Record<Phase, string> = {
   listening: "Listening",
   "user-speaking": "You are speaking",
   "agent-speaking": "Agent speaking",
+  reconnecting: "Connection dropped, reconnecting…",
   lost: "Connection lost",
 };
 

@@ -9,7 +9,7 @@ import {
   type TranscriptData,
 } from "@pipecat-ai/client-js";
 
-import { LiveKitTransport } from "./livekitTransport";
+import { LiveKitTransport, type LiveKitTransportCallbacks } from "./livekitTransport";
 import { requestSession, SessionApiError } from "./sessionApi";
 import { isTurnMetrics, type TurnMetrics } from "./turnMetrics";
 
@@ -20,6 +20,7 @@ export type Phase =
   | "listening"
   | "user-speaking"
   | "agent-speaking"
+  | "reconnecting"
   | "lost";
 
 /** What the page offers after an error. */
@@ -115,45 +116,48 @@ export class VoiceSession {
 
   private createClient(): PipecatClient {
     const view = this.view;
+    const callbacks: LiveKitTransportCallbacks = {
+      onReconnecting: () => view.phase("reconnecting"),
+      onReconnected: () => view.phase(this.agentSpeaking ? "agent-speaking" : "listening"),
+      onUserStartedSpeaking: () => view.phase("user-speaking"),
+      onUserStoppedSpeaking: () => view.phase(this.agentSpeaking ? "agent-speaking" : "listening"),
+      onBotStartedSpeaking: () => {
+        this.agentSpeaking = true;
+        view.phase("agent-speaking");
+      },
+      onBotStoppedSpeaking: () => {
+        this.agentSpeaking = false;
+        view.phase("listening");
+      },
+      onUserTranscript: (data: TranscriptData) => view.userTranscript(data.text, data.final),
+      onBotLlmStarted: () => view.agentReplyStarted(),
+      onBotLlmText: (data) => view.agentText(data.text),
+      onServerMessage: (data: unknown) => {
+        if (isTurnMetrics(data)) view.turnMetrics(data);
+      },
+      onError: (message: RTVIMessage) => this.onError(message),
+      onLocalAudioLevel: (level) => view.micLevel(level),
+      onRemoteAudioLevel: (level) => view.agentLevel(level),
+      onAvailableMicsUpdated: (mics) =>
+        view.mics(mics, this.client?.selectedMic.deviceId as string | undefined),
+      onMicUpdated: (mic) => view.mics([], mic.deviceId),
+      onBotDisconnected: () => {
+        if (!this.leaving && this.client) {
+          view.error("The voice agent left the conversation.", "reconnect");
+        }
+      },
+      onDisconnected: () => {
+        if (!this.leaving && this.client) {
+          this.client = null;
+          view.phase("lost");
+        }
+      },
+    };
     return new PipecatClient({
       transport: this.makeTransport(),
       enableMic: true,
       enableCam: false,
-      callbacks: {
-        onUserStartedSpeaking: () => view.phase("user-speaking"),
-        onUserStoppedSpeaking: () => view.phase(this.agentSpeaking ? "agent-speaking" : "listening"),
-        onBotStartedSpeaking: () => {
-          this.agentSpeaking = true;
-          view.phase("agent-speaking");
-        },
-        onBotStoppedSpeaking: () => {
-          this.agentSpeaking = false;
-          view.phase("listening");
-        },
-        onUserTranscript: (data: TranscriptData) => view.userTranscript(data.text, data.final),
-        onBotLlmStarted: () => view.agentReplyStarted(),
-        onBotLlmText: (data) => view.agentText(data.text),
-        onServerMessage: (data: unknown) => {
-          if (isTurnMetrics(data)) view.turnMetrics(data);
-        },
-        onError: (message: RTVIMessage) => this.onError(message),
-        onLocalAudioLevel: (level) => view.micLevel(level),
-        onRemoteAudioLevel: (level) => view.agentLevel(level),
-        onAvailableMicsUpdated: (mics) =>
-          view.mics(mics, this.client?.selectedMic.deviceId as string | undefined),
-        onMicUpdated: (mic) => view.mics([], mic.deviceId),
-        onBotDisconnected: () => {
-          if (!this.leaving && this.client) {
-            view.error("The voice agent left the conversation.", "reconnect");
-          }
-        },
-        onDisconnected: () => {
-          if (!this.leaving && this.client) {
-            this.client = null;
-            view.phase("lost");
-          }
-        },
-      },
+      callbacks,
     });
   }
 

@@ -190,6 +190,27 @@ describe("error paths", () => {
     expect(callbacks.onDisconnected).toHaveBeenCalledOnce();
   });
 
+  it("says when the connection drops and when it is back", async () => {
+    const room = new FakeRoom();
+    const { deps } = fakeDeps(room);
+    const transport = new LiveKitTransport(deps);
+    const seen: string[] = [];
+    transport.initialize(
+      {
+        transport,
+        callbacks: {
+          onReconnecting: () => seen.push("reconnecting"),
+          onReconnected: () => seen.push("reconnected"),
+        } as never,
+      },
+      () => undefined,
+    );
+    await transport.connect(PARAMS);
+    room.emit(RoomEvent.Reconnecting);
+    room.emit(RoomEvent.Reconnected);
+    expect(seen).toEqual(["reconnecting", "reconnected"]);
+  });
+
   it("tells the page when the bot leaves", async () => {
     const { room, callbacks } = await connected();
     const bot = room.botArrives();
