@@ -60,6 +60,7 @@ def main() -> None:
         "CEREBRAS_API_KEY": "unused",
         "TOKEN_SERVER_PORT": str(port),
         "BOT_COMMAND": "true",
+        "BOT_WARM_POOL": "0",
         "MAX_CONCURRENT_SESSIONS": "1000",
         "RATE_LIMIT_PER_MINUTE": "100000",
         "LOG_LEVEL": "WARNING",
