@@ -171,6 +171,10 @@ class SessionManager:
         except OSError as e:
             logger.error(f"Could not start a standby bot: {e.strerror or e}")
             return
+        if not self._accepting:
+            # Shutdown began while it was starting: it would outlive the server.
+            await bot.stop(self._settings.bot_stop_grace_s)
+            return
         self._standby.append(bot)
         logger.bind(pid=bot.pid).info("Standby bot started")
         self._spawn(self._watch_standby(bot))
