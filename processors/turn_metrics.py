@@ -19,7 +19,6 @@ from pipecat.frames.frames import (
     EndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
-    OutputAudioRawFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
     UserStoppedSpeakingFrame,
@@ -116,8 +115,6 @@ class TurnMetricsObserver(BaseObserver):
             self._first("tts_first_text_at", at)
         elif isinstance(frame, TTSAudioRawFrame) and isinstance(source, TTSService):
             self._first("tts_first_audio_at", at)
-        elif isinstance(frame, OutputAudioRawFrame) and isinstance(source, BaseOutputTransport):
-            self._first("first_audio_written_at", at)
         elif (
             isinstance(source, BaseOutputTransport) and data.direction == FrameDirection.DOWNSTREAM
         ):
@@ -135,9 +132,12 @@ class TurnMetricsObserver(BaseObserver):
 
     async def _on_bot_speech(self, frame: Any, at: int) -> None:
         if isinstance(frame, BotStartedSpeakingFrame):
+            # The output transport announces this just before it writes the first audio
+            # frame: the moment that frame is written, whatever the device's pacing.
             self._bot_speaking = True
             if self._turn is None:
                 self._turn = self._new_turn()
+            self._first("first_audio_written_at", at)
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
             if self._turn is not None:
