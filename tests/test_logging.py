@@ -9,7 +9,7 @@ from bot.logging import REDACTED, WITHHELD, setup_logging
 from tests.conftest import quiet_logging
 
 pytestmark = pytest.mark.unit
-SECRET = "csk-abcdef0123456789secret"
+SECRET = "csk-test-abcdef0123456789secret"
 OTHER = 'lk-secret-with-"quote\\'
 
 
