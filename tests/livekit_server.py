@@ -1,6 +1,5 @@
 """A real `livekit-server` for end-to-end tests, bound to 127.0.0.1 on free ports."""
 
-import asyncio
 import contextlib
 import signal
 import socket
@@ -8,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
+from tests.waiting import answers
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / ".tools" / "bin" / "livekit-server"
@@ -83,21 +82,10 @@ class LiveKitServer:
         return server
 
     async def _wait_ready(self, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        async with aiohttp.ClientSession() as http:
-            while loop.time() < deadline:
-                if self.process.poll() is not None:
-                    break
-                try:
-                    async with http.get(f"http://127.0.0.1:{self.port}/") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"livekit-server did not start:\n{self.log_path.read_text()[-3000:]}")
+        if not await answers(f"http://127.0.0.1:{self.port}/", self.process, timeout):
+            self.kill()
+            log = self.log_path.read_text()[-3000:]
+            raise RuntimeError(f"livekit-server did not start:\n{log}")
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

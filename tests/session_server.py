@@ -1,6 +1,5 @@
 """The real session server (`python -m server`) as a child process, for end-to-end tests."""
 
-import asyncio
 import json
 import os
 import signal
@@ -14,6 +13,7 @@ import aiohttp
 
 from server.bot_environment import env_value
 from tests.livekit_server import free_tcp_port
+from tests.waiting import answers
 
 
 @dataclass
@@ -58,19 +58,10 @@ class SessionServer:
         return server
 
     async def _wait_ready(self, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        async with aiohttp.ClientSession() as http:
-            while loop.time() < deadline and self.process.poll() is None:
-                try:
-                    async with http.get(f"{self.url}/health") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"session server did not start:\n{self.log_path.read_text()[-3000:]}")
+        if not await answers(f"{self.url}/health", self.process, timeout):
+            self.stop()
+            log = self.log_path.read_text()[-3000:]
+            raise RuntimeError(f"session server did not start:\n{log}")
 
     async def post(self, path: str, body: dict | None = None) -> tuple[int, dict[str, Any]]:
         async with aiohttp.ClientSession() as http:

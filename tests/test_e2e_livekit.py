@@ -21,6 +21,7 @@ from engines import tone
 from tests.conftest import ADMIN_TOKEN, SECRETS
 from tests.participant import LISTEN_RATE, Participant
 from tests.stack import GREETING, Stack, start_stack
+from tests.waiting import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -78,14 +79,6 @@ class Caller:
 def _loud(pcm: bytes) -> bool:
     samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
     return bool(samples.size) and float(np.sqrt(np.mean(samples**2))) > 300
-
-
-async def until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def join(stack: Stack, room: str | None = None) -> Caller:

@@ -23,6 +23,7 @@ import pytest_asyncio
 from tests.livekit_server import free_tcp_port
 from tests.participant import Participant
 from tests.stack import Backends, Stack, start_stack
+from tests.waiting import until
 
 pytestmark = [pytest.mark.local, pytest.mark.asyncio(loop_scope="module")]
 
@@ -60,14 +61,6 @@ def loud_after(participant: Participant, since: float) -> float | None:
         if at >= since and samples.size and float(np.sqrt(np.mean(samples**2))) > 300:
             return at
     return None
-
-
-async def until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_a_spoken_question_answered_by_local_models(
