@@ -4,6 +4,9 @@
 standard input: the session server keeps one such bot warm so a new conversation does
 not wait for Python to import the pipeline.
 
+`python -m bot worker` runs a worker host instead (`bot.worker`): LiveKit's agent
+dispatch sends it rooms.
+
 Exit codes: 0 when the session ends normally (the room emptied, nobody came within
 BOT_IDLE_TIMEOUT_S, or SIGTERM/SIGINT), 1 on an unexpected failure, 2 on bad
 configuration or arguments.
@@ -47,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the bot; return the process exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:
+        from bot.worker import main as run_worker_host
+
+        return run_worker_host()
     args = parse_args(argv)
 
     from bot.logging import setup_logging

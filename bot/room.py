@@ -12,6 +12,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from bot.logging import BOT_JOINED_EVENT, Redactor
 from bot.pipeline import build_worker
+from bot.saved_conversation import SavedConversation
 from bot.settings import Settings
 from bot.tokens import mint_token
 
@@ -20,7 +21,9 @@ AGENT_TOKEN_TTL = timedelta(hours=6)
 LISTENER_WAIT_S = 3.0
 
 
-def mint_agent_token(settings: Settings, room: str) -> str:
+def mint_agent_token(
+    settings: Settings, room: str, attributes: dict[str, str] | None = None
+) -> str:
     """A token that lets this bot join, publish and subscribe in one room only."""
     return mint_token(
         api_key=settings.livekit_api_key.get_secret_value(),
@@ -29,6 +32,7 @@ def mint_agent_token(settings: Settings, room: str) -> str:
         identity=settings.bot_identity,
         participant_type="agent",
         ttl=AGENT_TOKEN_TTL,
+        attributes=attributes,
     ).jwt
 
 
@@ -50,16 +54,41 @@ async def until_someone_listens(transport: LiveKitTransport) -> None:
         logger.warning(f"Nobody subscribed to the bot's audio within {LISTENER_WAIT_S:.0f}s")
 
 
-async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
+async def run_room(
+    settings: Settings,
+    room: str,
+    redactor: Redactor,
+    *,
+    handle_signals: bool = True,
+    attributes: dict[str, str] | None = None,
+) -> None:
     """Serve one room until it empties, nobody comes, the SFU goes away, or a signal.
 
-    Every resource the session holds (HTTP sessions, sockets, the pipeline's
-    buffers) is released before this returns.
+    A conversation saved by an earlier bot in this room is resumed, with
+    `RESUME_LINE` instead of the greeting. `handle_signals=False` leaves SIGTERM and
+    SIGINT to the process that runs this (a worker host drains instead);
+    `attributes` are set on the bot's participant. Every resource the session holds
+    (HTTP sessions, sockets, the pipeline's buffers) is released before this returns.
     """
+    conversation = await SavedConversation.open(settings, room)
+    try:
+        await _converse(settings, room, redactor, conversation, handle_signals, attributes)
+    finally:
+        await conversation.close()
+
+
+async def _converse(
+    settings: Settings,
+    room: str,
+    redactor: Redactor,
+    conversation: SavedConversation,
+    handle_signals: bool,
+    attributes: dict[str, str] | None,
+) -> None:
     async with aiohttp.ClientSession() as http:
         transport = LiveKitTransport(
             url=settings.livekit_url,
-            token=mint_agent_token(settings, room),
+            token=mint_agent_token(settings, room, attributes),
             room_name=room,
             params=LiveKitParams(
                 audio_in_enabled=True,
@@ -68,23 +97,32 @@ async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
             ),
         )
         worker = build_worker(
-            transport=transport, settings=settings, http=http, room=room, redactor=redactor
+            transport=transport,
+            settings=settings,
+            http=http,
+            room=room,
+            redactor=redactor,
+            context=conversation.context,
+            on_context_changed=conversation.save,
         )
-        runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
+        runner = WorkerRunner(handle_sigint=handle_signals, handle_sigterm=handle_signals)
         someone_joined = asyncio.Event()
         ending = asyncio.Event()
 
-        async def end(reason: str) -> None:
+        async def end(reason: str, *, finished: bool = False) -> None:
+            """Stop the pipeline; `finished` conversations are not kept for resuming."""
             if not ending.is_set():
                 ending.set()
                 logger.info(f"{reason}, ending the session")
+                if finished:
+                    await conversation.forget()
                 await worker.cancel()
 
         async def leave_if_nobody_comes() -> None:
             try:
                 await asyncio.wait_for(someone_joined.wait(), settings.bot_idle_timeout_s)
             except TimeoutError:
-                await end(f"Nobody joined within {settings.bot_idle_timeout_s:.0f}s")
+                await end(f"Nobody joined within {settings.bot_idle_timeout_s:.0f}s", finished=True)
 
         idle_watch = asyncio.create_task(leave_if_nobody_comes())
 
@@ -98,12 +136,15 @@ async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
             someone_joined.set()
             logger.info("First participant joined")
             await until_someone_listens(transport)
-            await worker.queue_frame(TTSSpeakFrame(settings.greeting))
+            if conversation.resumed:
+                logger.info("Resuming the conversation saved by an earlier bot")
+            greeting = settings.resume_line if conversation.resumed else settings.greeting
+            await worker.queue_frame(TTSSpeakFrame(greeting))
 
         @transport.event_handler("on_participant_left")
         async def maybe_leave(t: LiveKitTransport, participant_id: str, reason: str) -> None:
             if not [p for p in t.get_participants() if p != settings.bot_identity]:
-                await end("Last participant left")
+                await end("Last participant left", finished=True)
 
         @transport.event_handler("on_disconnected")
         async def sfu_gone(_: LiveKitTransport) -> None:

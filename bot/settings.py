@@ -95,6 +95,18 @@ class Settings(BaseSettings):
     cors_allow_origins: Annotated[list[str], NoDecode] = ["http://localhost:5173"]
     client_dist_dir: Path = Path("client/dist")
 
+    # Scaling out: LiveKit's agent dispatch to worker hosts, conversation context in Redis
+    session_backend: Literal["process", "dispatch"] = "process"
+    agent_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")] = "voice-agent"
+    redis_url: SecretStr | None = None
+    context_ttl_s: Annotated[float, Field(gt=0, le=86_400)] = 3600
+    resume_line: str = "Sorry, I lost you for a moment."
+    max_jobs_per_worker: Annotated[int, Field(ge=1, le=100)] = 4
+    worker_idle_processes: Annotated[int, Field(ge=0, le=20)] = 2
+    worker_health_host: str = "127.0.0.1"
+    worker_health_port: Annotated[int, Field(ge=0, lt=65536)] = 8082
+    drain_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 600
+
     # Local mode (scripts/run starts a local engine for each engine not configured above)
     local_stt_model: str = "tiny.en"
     local_tts_voice: str = "packaged"
@@ -184,6 +196,7 @@ class Settings(BaseSettings):
             self.voxtral_api_key,
             self.chatterbox_api_key,
             self.admin_token,
+            self.redis_url,
         ]
         return [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
 
@@ -198,6 +211,7 @@ SERVER_ONLY_FIELDS = frozenset(
         "admin_token",
         "max_concurrent_sessions",
         "bot_command",
+        "session_backend",
         "bot_warm_pool",
         "bot_start_timeout_s",
         "bot_stop_grace_s",
