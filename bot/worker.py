@@ -48,12 +48,15 @@ def _logging(settings: Settings) -> Redactor:
     )
 
 
+# Imported once in the worker's fork server, so each job process starts with them loaded.
+PRELOADED_MODULES = ["bot.room", "bot.redis_context_store", "onnxruntime"]
+
+
 def prewarm(proc: JobProcess) -> None:
-    """Load settings, logging and the pipeline's modules before a room arrives."""
+    """Load settings and logging in a job process before a room arrives."""
     settings = load_settings()
     proc.userdata["settings"] = settings
     proc.userdata["redactor"] = _logging(settings)
-    import bot.room  # noqa: F401  (the import time a conversation would otherwise wait for)
 
 
 async def run_job(ctx: JobContext) -> None:
@@ -96,6 +99,7 @@ class WorkerHost:
             drain_timeout=max(1, round(settings.drain_timeout_s)),
             shutdown_process_timeout=settings.bot_stop_grace_s,
             setup_fnc=prewarm,
+            preload_modules=PRELOADED_MODULES,
         )
         self._server.rtc_session(run_job, agent_name=settings.agent_name, on_request=self._accept)
 
