@@ -27,8 +27,16 @@ pytestmark = [pytest.mark.scale, pytest.mark.asyncio(loop_scope="module")]
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
-    async with running_cluster(tmp_path_factory.mktemp("workers")) as running:
+    async with running_cluster(tmp_path_factory.mktemp("workers"), nodes=2) as running:
         yield running
+
+
+@pytest_asyncio.fixture(loop_scope="module", autouse=True)
+async def own_workers(cluster: Cluster) -> AsyncIterator[None]:
+    """Each test starts the workers it needs; they are gone before the next test."""
+    yield
+    await asyncio.gather(*(asyncio.to_thread(w.stop) for w in cluster.workers))
+    cluster.workers.clear()
 
 
 async def dispatch(cluster: Cluster, room: str) -> api.AgentDispatch:
@@ -97,5 +105,28 @@ async def test_sigterm_drains_the_worker_and_new_rooms_go_elsewhere(
     print(f"\ndrained worker exited {time.monotonic() - left_at:.2f} s after the last caller left")
     # Its fork server and resource tracker follow it out.
     await until(lambda: not draining.group_pids(), 5, lambda: f"none left: {draining.group_pids()}")
-    cluster.workers.remove(draining)
     await newcomer.participant.leave()
+
+
+async def test_six_rooms_at_once_over_two_nodes_and_two_workers(
+    cluster: Cluster, speak: Callable[[str], bytes]
+) -> None:
+    second_node = len(cluster.nodes) - 1
+    # A request being answered counts as a job; with no job running, a worker answers
+    # at most WORKER_IDLE_PROCESSES requests at once, so two workers of three absorb six.
+    workers = [
+        await cluster.start_worker("spread-a", node=0, worker_idle_processes=3),
+        await cluster.start_worker("spread-b", node=second_node, worker_idle_processes=3),
+    ]
+    started = time.monotonic()
+    callers = await asyncio.gather(*(call(cluster, node=i % 2 * second_node) for i in range(6)))
+    print(f"\nsix greetings heard {time.monotonic() - started:.2f} s after six dispatches")
+    cluster.reply_queue[:] = ["Okay."]
+    await asyncio.gather(*(ask(c, speak("How are you?"), "Okay.") for c in callers))
+    for caller in callers:
+        assert len(await cluster.agents_in(caller.room)) == 1, caller.room
+    taken = [accepted_rooms(w) for w in workers]
+    print(f"jobs per worker: {[len(rooms) for rooms in taken]}")
+    assert sorted(sum(taken, [])) == sorted(c.room for c in callers), "one job per room"
+    assert all(taken), "both workers took rooms"
+    await asyncio.gather(*(c.participant.leave() for c in callers))
