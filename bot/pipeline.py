@@ -29,7 +29,7 @@ from pipecat.turns.user_stop import (
 )
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-from bot.logging import Redactor
+from processors.redaction import Redactor
 from bot.settings import Settings
 from processors.text_chunker import TextChunker
 from processors.transcript_log_guard import TranscriptLogGuard
