@@ -51,11 +51,6 @@ class Redactor:
         self._conversation: deque[str] = deque(maxlen=512)
         self._by_length: list[str] = []
 
-    @property
-    def log_transcripts(self) -> bool:
-        """Whether conversation text may appear in logs."""
-        return self._log_transcripts
-
     def track_conversation_text(self, text: str) -> None:
         """Remember a user transcript or bot sentence so no later line can quote it."""
         text = text.strip()

@@ -56,10 +56,6 @@ export class VoiceSession {
     private readonly fetchImpl: typeof fetch = (...args) => fetch(...args),
   ) {}
 
-  get connected(): boolean {
-    return this.client !== null;
-  }
-
   /** Get the microphone, ask the server for an agent, join the room, wait for the agent. */
   async connect(room: string): Promise<void> {
     if (this.client) return;
@@ -76,7 +72,7 @@ export class VoiceSession {
       this.view.roomJoined(session.room);
       this.view.phase("waiting-for-agent");
       await withTimeout(
-        client.connect({ url: session.url, token: session.token, room: session.room }),
+        client.connect({ url: session.url, token: session.token }),
         AGENT_READY_TIMEOUT_MS,
         "The voice agent did not join the room. Try connecting again.",
       );
