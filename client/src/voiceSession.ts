@@ -3,6 +3,7 @@
  * into what the page shows. All callbacks live in one object, in `createClient`.
  */
 import {
+  type BotOutputData,
   DeviceError,
   PipecatClient,
   type RTVIMessage,
@@ -31,8 +32,10 @@ export interface SessionView {
   phase(phase: Phase): void;
   roomJoined(room: string): void;
   userTranscript(text: string, final: boolean): void;
+  /** The agent starts a new reply: its next words begin a new line. */
   agentReplyStarted(): void;
-  agentText(text: string): void;
+  /** A piece of what the agent says, as it starts to say it. */
+  agentSaid(text: string): void;
   turnMetrics(metrics: TurnMetrics): void;
   error(message: string, recovery: Recovery): void;
   micLevel(level: number): void;
@@ -127,7 +130,12 @@ export class VoiceSession {
       },
       onUserTranscript: (data: TranscriptData) => view.userTranscript(data.text, data.final),
       onBotLlmStarted: () => view.agentReplyStarted(),
-      onBotLlmText: (data) => view.agentText(data.text),
+      // What the agent says, the greeting included (the LLM never sees it, so it has no
+      // bot-llm-text). Each piece is announced once as "new"; its later messages only
+      // follow its playback.
+      onBotOutput: (data: BotOutputData) => {
+        if (data.spoken_status === "new") view.agentSaid(data.text);
+      },
       onServerMessage: (data: unknown) => {
         if (isTurnMetrics(data)) view.turnMetrics(data);
       },
