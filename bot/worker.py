@@ -18,8 +18,9 @@ import signal
 from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
 from loguru import logger
 
-from bot.logging import Redactor, setup_logging
+from bot.logging import setup_logging
 from bot.settings import Settings, load_settings
+from processors.redaction import Redactor
 
 # livekit-server offers a job only to workers below its agents.target_load (0.7 by
 # default), so a full worker must report less than that.
