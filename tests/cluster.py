@@ -15,11 +15,11 @@ from livekit import api
 
 from bot.tokens import mint_token
 from engines.scripted import ScriptedResponder, ToneSynthesizer
-from tests.conftest import SECRETS, Engines, running_engines
+from tests.conftest import ADMIN_TOKEN, SECRETS, Engines, running_engines
 from tests.livekit_server import LiveKitServer
 from tests.redis_server import RedisServer
+from tests.session_server import SessionServer
 from tests.stack import GREETING, RoutedTranscriber, keep_artifacts, respond
-from tests.waiting import until
 from tests.worker_host import WorkerHost
 
 AGENT_NAME = "voice-agent-test"
@@ -36,6 +36,7 @@ class Cluster:
     replies: dict[str, str] = field(default_factory=dict)
     reply_queue: list[str] = field(default_factory=list)
     workers: list[WorkerHost] = field(default_factory=list)
+    servers: list[SessionServer] = field(default_factory=list)
 
     @property
     def api_url(self) -> str:
@@ -51,12 +52,14 @@ class Cluster:
         settings = {**self.settings, "livekit_url": self.nodes[node].url, **overrides}
         worker = await WorkerHost.start(self.folder, settings, name)
         self.workers.append(worker)
-        await until(
-            lambda: any(r.get("message") == "registered worker" for r in worker.records()),
-            60,
-            f"{name} to register with LiveKit",
-        )
         return worker
+
+    async def start_server(self, **overrides: object) -> SessionServer:
+        """A session server dispatching rooms to the worker hosts (its API on node 0)."""
+        settings = {**self.settings, "session_backend": "dispatch", **overrides}
+        server = await SessionServer.start(self.folder, settings, ADMIN_TOKEN)
+        self.servers.append(server)
+        return server
 
     def user_token(self, room: str, identity: str) -> str:
         return mint_token(
@@ -111,6 +114,9 @@ async def running_cluster(
                 "greeting": GREETING,
                 "log_level": "DEBUG",
                 "bot_idle_timeout_s": 60,
+                "bot_start_timeout_s": 30,
+                "drain_timeout_s": 30,
+                "max_concurrent_sessions": 8,
                 **overrides,
             }
             cluster = Cluster(
@@ -119,6 +125,8 @@ async def running_cluster(
             try:
                 yield cluster
             finally:
+                for server in cluster.servers:
+                    server.stop()
                 await asyncio.gather(*(asyncio.to_thread(w.stop) for w in cluster.workers))
     finally:
         for node in started:

@@ -42,9 +42,17 @@ def scripted(text: str) -> str:
     return text
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    async for running in start_stack(tmp_path_factory.mktemp("e2e")):
+# Every scenario runs with bots as the server's own processes, and with bots LiveKit
+# dispatches to a worker host.
+SESSION_BACKENDS = ["process", "dispatch"]
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module", params=SESSION_BACKENDS)
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    folder = tmp_path_factory.mktemp(f"e2e-{request.param}")
+    async for running in start_stack(folder, session_backend=request.param):
         yield running
 
 
@@ -117,9 +125,7 @@ def is_whole_reply(heard: list[int], expected: list[int]) -> bool:
 
 def metrics(stack: Stack, room: str) -> list[dict[str, Any]]:
     return [
-        r
-        for r in stack.server.records()
-        if r.get("event") == "Turn metrics" and r.get("room") == room
+        r for r in stack.records() if r.get("event") == "Turn metrics" and r.get("room") == room
     ]
 
 
@@ -129,7 +135,7 @@ def seconds(pcm: bytes) -> float:
 
 async def test_round_trip(stack: Stack, speak: Callable[[str], bytes]) -> None:
     caller = await join(stack)
-    joined = [r for r in stack.server.records() if "Bot joined after" in r.get("message", "")]
+    joined = [r for r in stack.records() if "Bot joined after" in r.get("message", "")]
     question = speak("What is the weather like in Paris today?")
     reply = scripted("Parisian skies remain cloudless. Expect gentle breezes throughout afternoon.")
     stack.transcriber.script[:] = [scripted("weather forecast paris")]
@@ -328,7 +334,7 @@ async def test_llm_rate_limits_are_retried(stack: Stack, speak: Callable[[str], 
 
 async def test_logs_hold_no_secret_and_no_transcript(stack: Stack) -> None:
     """Runs last in this module: it reads the log of every scenario above."""
-    text = stack.server.log_text()
+    text = stack.log_text()
     assert "Turn metrics" in text and "Bot joined" in text, "the bots' logs were captured"
     for secret in [*SECRETS.values(), ADMIN_TOKEN]:
         assert secret not in text
@@ -337,10 +343,11 @@ async def test_logs_hold_no_secret_and_no_transcript(stack: Stack) -> None:
     assert SCRIPT_WORDS and not leaked, leaked
 
 
+@pytest.mark.parametrize("session_backend", SESSION_BACKENDS)
 async def test_sfu_loss_ends_the_bot_and_frees_the_slot(
-    tmp_path: Path, speak: Callable[[str], bytes]
+    tmp_path: Path, speak: Callable[[str], bytes], session_backend: str
 ) -> None:
-    async for own in start_stack(tmp_path):
+    async for own in start_stack(tmp_path, session_backend=session_backend):
         caller = await join(own)
         (session,) = await own.server.sessions()
         own.livekit.kill()

@@ -13,7 +13,7 @@ import aiohttp
 
 from server.bot_environment import env_value
 from tests.livekit_server import free_tcp_port
-from tests.waiting import answers
+from tests.waiting import answers, until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ class WorkerHost:
 
     @classmethod
     async def start(cls, folder: Path, settings: dict[str, object], name: str) -> "WorkerHost":
-        """Start it and wait until its health endpoint answers (it registers meanwhile)."""
+        """Start it and wait until it has registered with the SFU."""
         port = free_tcp_port()
         variables = {**settings, "worker_health_port": port, "log_format": "json"}
         env = {
@@ -50,7 +50,12 @@ class WorkerHost:
         if not await answers(f"http://127.0.0.1:{port}/", process, timeout=60):
             host.kill_group()
             raise RuntimeError(f"worker host did not start:\n{log_path.read_text()[-3000:]}")
+        await until(host.registered, 60, f"{name} to register with LiveKit")
         return host
+
+    def registered(self) -> bool:
+        """Whether it has registered with the SFU (livekit-agents logs when it has)."""
+        return any(r.get("message") == "registered worker" for r in self.records())
 
     @property
     def pid(self) -> int:
