@@ -21,8 +21,6 @@ from typing import Any, TextIO
 from loguru import logger
 
 REDACTED = "[REDACTED]"
-# The record a bot writes once it is in its room; the session server waits for it.
-BOT_JOINED_EVENT = "Bot joined"
 WITHHELD = "[withheld]"
 
 _CREDENTIAL_PATTERNS = [
