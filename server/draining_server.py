@@ -8,6 +8,7 @@ as usual (the app's lifespan then stops whatever is left).
 """
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from types import FrameType
 
@@ -24,7 +25,7 @@ class DrainingServer(uvicorn.Server):
         self._drain_requested = False
         self._draining: asyncio.Task[None] | None = None
 
-    async def serve(self, sockets: list | None = None) -> None:  # type: ignore[override]
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         """Serve, remembering the loop the drain will run on."""
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)

@@ -351,7 +351,6 @@ async def test_sfu_loss_ends_the_bot_and_frees_the_slot(
         assert not Path(f"/proc/{session['pid']}").exists(), "the bot is gone, not a zombie"
         exits = [r for r in own.server.records() if "Bot exited" in r.get("message", "")]
         assert exits and "(0)" in exits[-1]["message"], exits
-        assert exits[-1]["message"].endswith(": sfu_disconnected"), exits
         print(f"\nSFU loss: bot exited {time.monotonic() - killed_at:.2f} s after the kill")
         await caller.participant.leave()
 
