@@ -118,6 +118,11 @@ class SessionManager:
             self._release(session)
             logger.bind(room=room).error(f"Could not start the bot: {e.strerror or e}")
             raise BotStartFailed from None
+        if not self._accepting:
+            # Shutdown began while it was launching: it would outlive the server.
+            await session.bot.stop(self._settings.bot_stop_grace_s)
+            self._release(session)
+            raise ShuttingDown
         logger.bind(room=room, session_id=session.session_id, pid=session.bot.pid).info(
             "Bot started"
         )
