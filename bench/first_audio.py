@@ -52,6 +52,7 @@ async def one_call(stack: object) -> tuple[float, float]:
 
 
 async def measure(backend: str, count: int) -> None:
+    """Start the stack with `backend` and print its figures."""
     with tempfile.TemporaryDirectory() as folder:
         async for stack in start_stack(Path(folder), session_backend=backend, bot_warm_pool=1):
             await asyncio.sleep(REFILL_S)

@@ -1,16 +1,19 @@
 """One bot in one LiveKit room: join, greet, converse, leave when the room empties."""
 
 import asyncio
+import signal
+import time
 from datetime import timedelta
 
 import aiohttp
 from livekit import rtc
 from loguru import logger
-from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
 from pipecat.transports.livekit.transport import LiveKitParams, LiveKitTransport
 from pipecat.workers.runner import WorkerRunner
 
-from bot.logging import BOT_JOINED_EVENT
+from bot.control import EndReason, NoControl
+from bot.launch import Assignment
 from bot.pipeline import build_worker
 from bot.saved_conversation import SavedConversation
 from bot.settings import Settings
@@ -20,6 +23,14 @@ from processors.redaction import Redactor
 AGENT_TOKEN_TTL = timedelta(hours=6)
 # How long the greeting waits for the participant to subscribe to the bot's audio.
 LISTENER_WAIT_S = 3.0
+
+
+class LiveKitUnreachable(Exception):
+    """The bot could not get into its room within LIVEKIT_CONNECT_TIMEOUT_S; safe to print."""
+
+
+# Sessions that ended this way are over for good: nothing to resume.
+FINISHED: frozenset[EndReason] = frozenset({"room_empty", "nobody_came"})
 
 
 def mint_agent_token(
@@ -57,35 +68,60 @@ async def until_someone_listens(transport: LiveKitTransport) -> None:
 
 async def run_room(
     settings: Settings,
-    room: str,
+    assignment: Assignment,
     redactor: Redactor,
+    control: NoControl,
     *,
     handle_signals: bool = True,
     attributes: dict[str, str] | None = None,
-) -> None:
+) -> EndReason:
     """Serve one room until it empties, nobody comes, the SFU goes away, or a signal.
 
-    A conversation saved by an earlier bot in this room is resumed, with
-    `RESUME_LINE` instead of the greeting. `handle_signals=False` leaves SIGTERM and
-    SIGINT to the process that runs this (a worker host drains instead);
-    `attributes` are set on the bot's participant. Every resource the session holds
-    (HTTP sessions, sockets, the pipeline's buffers) is released before this returns.
+    A conversation an earlier bot saved for this room (`bot/context_store.py`) is
+    resumed, opening with RESUME_LINE instead of the greeting. Every resource the
+    session holds (HTTP sessions, sockets, the pipeline's buffers) is released before
+    this returns.
+
+    Args:
+        settings: The bot's configuration.
+        assignment: The room to serve and the trace the session belongs to.
+        redactor: The log redactor, told about conversation text.
+        control: Where "joined" is reported (the caller reports the end).
+        handle_signals: End the session on SIGTERM/SIGINT; a worker host's job leaves
+            them to the host, which drains instead.
+        attributes: Participant attributes for the bot (a worker host's job ids).
+
+    Returns:
+        Why the session ended.
+
+    Raises:
+        LiveKitUnreachable: the bot was not in the room within LIVEKIT_CONNECT_TIMEOUT_S.
+            Pipecat's transport retries connecting on its own and would otherwise keep
+            the process waiting for as long as the SFU stays away.
     """
-    conversation = await SavedConversation.open(settings, room)
+    conversation = await SavedConversation.open(settings, assignment.room)
     try:
-        await _converse(settings, room, redactor, conversation, handle_signals, attributes)
+        reason = await _serve(
+            settings, assignment, redactor, control, conversation, handle_signals, attributes
+        )
+        if reason in FINISHED:
+            await conversation.forget()
+        return reason
     finally:
         await conversation.close()
 
 
-async def _converse(
+async def _serve(
     settings: Settings,
-    room: str,
+    assignment: Assignment,
     redactor: Redactor,
+    control: NoControl,
     conversation: SavedConversation,
     handle_signals: bool,
     attributes: dict[str, str] | None,
-) -> None:
+) -> EndReason:
+    room = assignment.room
+    started = time.monotonic()
     async with aiohttp.ClientSession() as http:
         transport = LiveKitTransport(
             url=settings.livekit_url,
@@ -106,31 +142,57 @@ async def _converse(
             context=conversation.context,
             on_context_changed=conversation.save,
         )
-        runner = WorkerRunner(handle_sigint=handle_signals, handle_sigterm=handle_signals)
+        # Signals are ours to handle, so every end of the session has a known reason.
+        runner = WorkerRunner(handle_sigint=False, handle_sigterm=False)
+        connected = asyncio.Event()
         someone_joined = asyncio.Event()
-        ending = asyncio.Event()
+        ended: list[EndReason] = []
 
-        async def end(reason: str, *, finished: bool = False) -> None:
-            """Stop the pipeline; `finished` conversations are not kept for resuming."""
-            if not ending.is_set():
-                ending.set()
-                logger.info(f"{reason}, ending the session")
-                if finished:
-                    await conversation.forget()
+        async def end(reason: EndReason, why: str) -> None:
+            if not ended:
+                ended.append(reason)
+                logger.info(f"{why}, ending the session")
                 await worker.cancel()
 
+        async def give_up_if_unreachable() -> None:
+            timeout = settings.livekit_connect_timeout_s
+            try:
+                await asyncio.wait_for(connected.wait(), timeout)
+            except TimeoutError:
+                await end("failed", f"Not connected to LiveKit within {timeout:.0f}s")
+
         async def leave_if_nobody_comes() -> None:
+            await connected.wait()
             try:
                 await asyncio.wait_for(someone_joined.wait(), settings.bot_idle_timeout_s)
             except TimeoutError:
-                await end(f"Nobody joined within {settings.bot_idle_timeout_s:.0f}s", finished=True)
+                await end("nobody_came", f"Nobody joined within {settings.bot_idle_timeout_s:.0f}s")
 
-        idle_watch = asyncio.create_task(leave_if_nobody_comes())
+        watches: list[asyncio.Task[None]] = [
+            asyncio.create_task(give_up_if_unreachable()),
+            asyncio.create_task(leave_if_nobody_comes()),
+        ]
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+        for sig in signals:
+            loop.add_signal_handler(
+                sig, lambda: watches.append(asyncio.create_task(end("signal", "Stop signal")))
+            )
+
+        @worker.event_handler("on_pipeline_error")
+        async def transport_gave_up(_: object, error: ErrorFrame) -> None:
+            # Pipecat's transport retries (three times, each a few tries of the SDK's
+            # own) and then only marks itself unusable; the pipeline would idle on.
+            failed = error.processor
+            ours = failed is not None and failed in (transport.input(), transport.output())
+            if ours and failed is not None and not failed.is_usable and not connected.is_set():
+                await end("failed", "The LiveKit transport gave up connecting")
 
         @transport.event_handler("on_connected")
         async def joined(_: LiveKitTransport) -> None:
-            # The session server watches for this record to know the bot made it in.
-            logger.bind(event=BOT_JOINED_EVENT).info("Joined the room")
+            connected.set()
+            logger.info("Joined the room")
+            control.joined()
 
         @transport.event_handler("on_first_participant_joined")
         async def greet(_: LiveKitTransport, participant_id: str) -> None:
@@ -138,23 +200,35 @@ async def _converse(
             logger.info("First participant joined")
             await until_someone_listens(transport)
             if conversation.resumed:
-                logger.info("Resuming the conversation saved by an earlier bot")
+                logger.info("Resuming the conversation an earlier bot saved")
             greeting = settings.resume_line if conversation.resumed else settings.greeting
             await worker.queue_frame(TTSSpeakFrame(greeting))
 
         @transport.event_handler("on_participant_left")
         async def maybe_leave(t: LiveKitTransport, participant_id: str, reason: str) -> None:
             if not [p for p in t.get_participants() if p != settings.bot_identity]:
-                await end("Last participant left", finished=True)
+                await end("room_empty", "Last participant left")
 
         @transport.event_handler("on_disconnected")
         async def sfu_gone(_: LiveKitTransport) -> None:
-            if not ending.is_set():
+            if not ended:
                 logger.warning("Lost the connection to LiveKit")
-            await end("Disconnected from LiveKit")
+            await end("sfu_disconnected", "Disconnected from LiveKit")
 
         await runner.add_workers(worker)
         try:
             await runner.run()
         finally:
-            idle_watch.cancel()
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            for watch in watches:
+                watch.cancel()
+    if not connected.is_set() and ended != ["signal"]:
+        # Pipecat's transport connects while the pipeline sets up; a session that ended
+        # before it was ever in the room (our deadline or its own retries) never got in.
+        raise LiveKitUnreachable(
+            f"Could not reach LiveKit at {settings.livekit_url}; gave up after "
+            f"{time.monotonic() - started:.1f}s "
+            f"(LIVEKIT_CONNECT_TIMEOUT_S={settings.livekit_connect_timeout_s:g})"
+        )
+    return ended[0] if ended else "pipeline_ended"

@@ -15,9 +15,13 @@ import logging
 import os
 import signal
 
+import aiohttp
 from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
 from loguru import logger
 
+from bot.control import NoControl
+from bot.control_socket import ControlAddress, SocketControl
+from bot.launch import Assignment
 from bot.logging import setup_logging
 from bot.settings import Settings, load_settings
 from processors.redaction import Redactor
@@ -68,26 +72,47 @@ def prewarm(proc: JobProcess) -> None:
 
 
 async def run_job(ctx: JobContext) -> None:
-    """Serve the job's room, then end the job (returning alone would not)."""
-    from bot.room import run_room
+    """Serve the job's room, reporting to the session server, then end the job.
+
+    Returning alone would not end it: livekit-agents waits for `ctx.shutdown()`.
+    """
+    from bot.room import LiveKitUnreachable, run_room
 
     settings: Settings = ctx.proc.userdata["settings"]
+    redactor: Redactor = ctx.proc.userdata["redactor"]
     room = ctx.job.room.name
     logger.configure(extra={"room": room, "job_id": ctx.job.id})
-    attributes = {"worker_id": ctx.worker_id, "job_id": ctx.job.id, "pid": str(os.getpid())}
-    try:
-        await run_room(
-            settings,
-            room,
-            ctx.proc.userdata["redactor"],
-            handle_signals=False,
-            attributes=attributes,
-        )
-    except Exception:
-        logger.exception("The bot failed")
-    finally:
-        logger.info("Session ended")
-        ctx.shutdown("the conversation ended")
+    address, trace_context = ControlAddress.from_metadata(ctx.job.metadata)
+    async with aiohttp.ClientSession() as http:
+        control: NoControl | None = NoControl()
+        if address is not None:
+            ids = {"worker_id": ctx.worker_id, "pid": str(os.getpid())}
+            control = await SocketControl.connect(http, address, **ids)
+        if control is None:
+            logger.info("The session server withdrew this dispatch; not joining")
+            ctx.shutdown("dispatch withdrawn")
+            return
+        try:
+            reason = await run_room(
+                settings,
+                Assignment(room, trace_context),
+                redactor,
+                control,
+                handle_signals=False,
+                attributes={"worker_id": ctx.worker_id, "job_id": ctx.job.id},
+            )
+            control.ended(reason)
+            logger.info("Session ended")
+        except LiveKitUnreachable as e:
+            logger.error(str(e))
+            control.error("livekit_unreachable", str(e))
+        except Exception:
+            logger.exception("The bot failed")
+            control.error("crashed", "the bot failed unexpectedly; its log has the traceback")
+        finally:
+            if isinstance(control, SocketControl):
+                await control.close()
+            ctx.shutdown("the conversation ended")
 
 
 class WorkerHost:
@@ -135,15 +160,14 @@ class WorkerHost:
             await self._server.aclose()
             return 1
         jobs = len(self._server.active_jobs)
-        logger.info(f"Draining: no new rooms; waiting for {jobs} conversation(s) to finish")
+        timeout = self._settings.drain_timeout_s
+        logger.info(f"Draining: no new rooms; up to {timeout:.0f}s for {jobs} conversation(s)")
         try:
-            await self._server.drain(timeout=self._settings.drain_timeout_s)  # type: ignore[arg-type]
+            # A zero timeout would mean "wait forever" to livekit-agents.
+            await self._server.drain(timeout=max(timeout, 0.001))  # type: ignore[arg-type]
             logger.info("Drained")
         except TimeoutError:
-            logger.warning(
-                f"Conversations still running after DRAIN_TIMEOUT_S "
-                f"({self._settings.drain_timeout_s:.0f}s); stopping them"
-            )
+            logger.warning(f"Conversations still running after {timeout:.0f}s; stopping them")
         await self._server.aclose()
         await asyncio.gather(running, return_exceptions=True)
         return 0

@@ -10,9 +10,12 @@ from loguru import logger
 
 from bot.settings import Settings
 from server.body_limit import BodySizeLimit
+from server.bot_backend import BotBackend
+from server.dispatch_backend import DispatchBackend
 from server.errors import install_error_handlers
+from server.process_backend import ProcessBackend
 from server.rate_limiter import RateLimiter
-from server.routes import connect, health, sessions, token
+from server.routes import agents, connect, health, sessions, token
 from server.session_manager import SessionManager
 
 MAX_BODY_BYTES = 16 * 1024
@@ -20,7 +23,12 @@ MAX_BODY_BYTES = 16 * 1024
 
 def create_app(settings: Settings) -> FastAPI:
     """The session server for `settings`; its bots stop when the app shuts down."""
-    session_manager = SessionManager(settings)
+    backend: BotBackend
+    if settings.session_backend == "dispatch":
+        backend = dispatch = DispatchBackend(settings)
+    else:
+        backend, dispatch = ProcessBackend(settings), None
+    session_manager = SessionManager(settings, backend)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -37,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.sessions = session_manager
+    app.state.dispatch = dispatch
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)
     app.add_middleware(
@@ -48,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    for module in (health, token, connect, sessions):
+    for module in (health, token, connect, sessions, agents):
         app.include_router(module.router)
     if settings.client_dist_dir.is_dir():
         # Production: the page and the API on one origin.

@@ -131,6 +131,8 @@ async def start_stack(
                 "max_concurrent_sessions": 4,
                 "session_backend": session_backend,
                 "agent_name": "voice-agent-test",
+                # Teardown stops the server (and worker); a test that failed
+                # mid-conversation must not hold it for the default drain.
                 "drain_timeout_s": 2,
                 **overrides,
             }
