@@ -36,7 +36,9 @@ class DispatchBackend:
         """A bot in the assignment's room; OSError (NoBotJoined) when none joined in time."""
         if self._closed:
             raise OSError("the server is shutting down")
-        bot = DispatchedBot(self._settings, assignment, self._livekit, self._leases)
+        bot = DispatchedBot(
+            self._settings, assignment, self._livekit, self._leases, lambda: not self._closed
+        )
         await bot.dispatch_until_joined()
         return bot
 

@@ -28,6 +28,7 @@ from server.bot_status import BotStatus
 ASSIGNMENT_WAIT_S = 3.0
 POLL_S = 0.25
 LiveKitCall = Callable[[], api.LiveKitAPI]
+IsOpen = Callable[[], bool]
 
 
 class NoBotJoined(OSError):
@@ -47,11 +48,13 @@ class DispatchedBot:
         assignment: Assignment,
         livekit: LiveKitCall,
         leases: dict[str, "DispatchedBot"],
+        accepting: IsOpen,
     ) -> None:
         self._settings = settings
         self._assignment = assignment
         self._livekit = livekit
         self._leases = leases
+        self._accepting = accepting
         self._log = logger.bind(room=assignment.room)
         self._dispatch_id: str | None = None
         self._token = ""
@@ -148,6 +151,10 @@ class DispatchedBot:
             self._finish(0 if self.status.failure is None else 1)
             return
         self._lost_at = time.monotonic()
+        if not self._accepting():
+            self._log.warning("The bot vanished while the server shuts down; not replacing it")
+            self._finish(1)
+            return
         if not await self._someone_waiting():
             self._log.warning("The bot vanished; nobody is left in the room")
             self._finish(1)

@@ -28,7 +28,7 @@ class WorkerHost:
 
     @classmethod
     async def start(cls, folder: Path, settings: dict[str, object], name: str) -> "WorkerHost":
-        """Start it and wait until it has registered with the SFU."""
+        """Start it and wait until it has registered and loaded its idle job processes."""
         port = free_tcp_port()
         variables = {**settings, "worker_health_port": port, "log_format": "json"}
         env = {
@@ -50,12 +50,14 @@ class WorkerHost:
         if not await answers(f"http://127.0.0.1:{port}/", process, timeout=60):
             host.kill_group()
             raise RuntimeError(f"worker host did not start:\n{log_path.read_text()[-3000:]}")
-        await until(host.registered, 60, f"{name} to register with LiveKit")
+        idle = int(str(settings.get("worker_idle_processes", 2)))
+        await until(lambda: host.ready(idle), 90, f"{name} to register with {idle} idle processes")
         return host
 
-    def registered(self) -> bool:
-        """Whether it has registered with the SFU (livekit-agents logs when it has)."""
-        return any(r.get("message") == "registered worker" for r in self.records())
+    def ready(self, idle: int) -> bool:
+        """Registered with the SFU, `idle` job processes loaded (livekit-agents logs both)."""
+        messages = [r.get("message") for r in self.records()]
+        return "registered worker" in messages and messages.count("process initialized") >= idle
 
     @property
     def pid(self) -> int:
