@@ -25,7 +25,7 @@ from bot.settings import Settings
 from server.bot_status import BotStatus
 
 # How long a dispatch may go without a worker accepting its job before it is retried.
-ASSIGNMENT_WAIT_S = 3.0
+ASSIGNMENT_WAIT_S = 5.0
 POLL_S = 0.25
 LiveKitCall = Callable[[], api.LiveKitAPI]
 IsOpen = Callable[[], bool]

@@ -55,7 +55,11 @@ async def connect(cluster: Cluster) -> Caller:
     participant = Participant()
     await participant.join(body["url"], body["token"])
     caller = Caller(participant, body["room"], body["identity"])
-    await until(lambda: caller.heard() == tone.code(GREETING), 30, f"the greeting in {caller.room}")
+    await until(
+        lambda: is_whole_reply(caller.heard(), tone.code(GREETING)),
+        30,
+        lambda: f"the greeting in {caller.room}, heard {caller.heard()}",
+    )
     return caller
 
 
