@@ -16,6 +16,8 @@ class BotHandle(Protocol):
 
     status: BotStatus
     stop_requested: bool
+    # The LiveKit worker hosting the bot; None for the server's own processes.
+    worker_id: str | None
 
     @property
     def pid(self) -> int | None:

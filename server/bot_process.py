@@ -38,6 +38,7 @@ class BotProcess:
         self._readers: list[asyncio.Task[None]] = []
         self.status = BotStatus()
         self.stop_requested = False
+        self.worker_id: str | None = None
 
     @property
     def pid(self) -> int | None:

@@ -92,6 +92,7 @@ async def test_six_rooms_at_once_over_two_nodes_and_two_workers(
     assert all(taken), "both workers took rooms"
     sessions = await server(cluster).sessions()
     assert {s["room"] for s in sessions} == {c.room for c in callers}
+    assert len({s["worker_id"] for s in sessions}) == 2, "/sessions spans both workers"
     await asyncio.gather(*(c.participant.leave() for c in callers))
 
 
