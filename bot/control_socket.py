@@ -20,8 +20,10 @@ from bot.control import ControlMessage, EndReason, ErrorReason, NoControl
 CONNECT_TIMEOUT_S = 3.0
 # The server's answer to a token it no longer knows: the dispatch was withdrawn.
 WITHDRAWN_STATUS = 403
-# Pings keep a half-open connection (a machine gone from the network) from looking alive.
-HEARTBEAT_S = 2.0
+# Pings keep a half-open connection (a machine gone from the network) from looking alive;
+# a pong may take half of this. A process that dies closes its socket at once anyway, and a
+# busy event loop (seconds, on an overloaded host) must not look like a dead bot.
+HEARTBEAT_S = 10.0
 
 
 @dataclass(frozen=True)

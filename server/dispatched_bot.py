@@ -195,7 +195,9 @@ class DispatchedBot:
             if self._connected.is_set() or await self._has_job():
                 return True
             await asyncio.sleep(POLL_S)
-        return False
+        # A bot that reported during the last sleep counts: withdrawing now would leave it
+        # in the room next to the replacement.
+        return self._connected.is_set()
 
     async def _has_job(self) -> bool:
         try:

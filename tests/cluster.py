@@ -57,7 +57,8 @@ class Cluster:
     async def start_server(self, **overrides: object) -> SessionServer:
         """A session server dispatching rooms to the worker hosts (its API on node 0)."""
         settings = {**self.settings, "session_backend": "dispatch", **overrides}
-        server = await SessionServer.start(self.folder, settings, ADMIN_TOKEN)
+        name = f"server-{len(self.servers)}"
+        server = await SessionServer.start(self.folder, settings, ADMIN_TOKEN, name)
         self.servers.append(server)
         return server
 

@@ -31,7 +31,7 @@ class SessionServer:
 
     @classmethod
     async def start(
-        cls, folder: Path, settings: dict[str, object], admin_token: str
+        cls, folder: Path, settings: dict[str, object], admin_token: str, name: str = "server"
     ) -> "SessionServer":
         port = free_tcp_port()
         variables = {
@@ -45,7 +45,7 @@ class SessionServer:
             "HOME": os.environ.get("HOME", "/tmp"),
             **{name.upper(): env_value(value) for name, value in variables.items()},
         }
-        log_path = folder / "server.log"
+        log_path = folder / f"{name}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "server"],
             env=env,
@@ -67,6 +67,16 @@ class SessionServer:
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{self.url}{path}", json=body or {}) as response:
                 return response.status, await response.json()
+
+    async def end_all(self) -> None:
+        """End every session (`DELETE /sessions/{room}`)."""
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        async with aiohttp.ClientSession() as http:
+            for session in await self.sessions():
+                async with http.delete(
+                    f"{self.url}/sessions/{session['room']}", headers=headers
+                ) as response:
+                    assert response.status in {204, 404}, response.status
 
     async def sessions(self) -> list[dict[str, Any]]:
         headers = {"Authorization": f"Bearer {self.admin_token}"}

@@ -38,8 +38,10 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
 
 @pytest_asyncio.fixture(loop_scope="module", autouse=True)
 async def own_workers(cluster: Cluster) -> AsyncIterator[None]:
-    """Each test starts the workers it needs; they are gone before the next test."""
+    """Each test starts the workers it needs; they (and its sessions) are gone after it."""
     yield
+    for server in cluster.servers:
+        await server.end_all()
     await asyncio.gather(*(asyncio.to_thread(w.stop) for w in cluster.workers))
     cluster.workers.clear()
 
