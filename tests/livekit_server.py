@@ -43,9 +43,7 @@ def free_udp_range(size: int) -> int:
 class LiveKitServer:
     """One `livekit-server --dev` process with its own generated config.
 
-    With `redis` (an address), several of them form one multi-node SFU; with
-    `webhook_url`, each sends its room and participant events there, signed with the
-    test key.
+    With `redis` (an address), several of them form one multi-node SFU.
     """
 
     process: subprocess.Popen
@@ -64,7 +62,6 @@ class LiveKitServer:
         api_secret: str,
         *,
         redis: str | None = None,
-        webhook_url: str | None = None,
         name: str = "livekit",
     ) -> "LiveKitServer":
         """Start it and wait until it answers; fails the run with its log if it cannot."""
@@ -72,11 +69,7 @@ class LiveKitServer:
             raise RuntimeError(f"{BINARY} is missing: run scripts/install-livekit-server")
         port, tcp_port, udp_start = free_tcp_port(), free_tcp_port(), free_udp_range(UDP_PORTS)
         config = folder / f"{name}.yaml"
-        extra = ""
-        if redis:
-            extra += f"redis:\n  address: {redis}\n"
-        if webhook_url:
-            extra += f"webhook:\n  api_key: {api_key}\n  urls:\n    - {webhook_url}\n"
+        extra = f"redis:\n  address: {redis}\n" if redis else ""
         config.write_text(
             f"port: {port}\n"
             "bind_addresses: [127.0.0.1]\n"
