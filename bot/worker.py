@@ -7,7 +7,7 @@ runs each room in one of them. The job runs our Pipecat pipeline (`bot.room.run_
 it never calls `ctx.connect()`, since the transport joins with the identity the job was
 accepted with, and a second connection under that identity would make the SFU drop
 one. SIGTERM or SIGINT drains: no new rooms, the conversations in progress go on for up
-to `DRAIN_TIMEOUT_S`, then the host exits 0.
+to `DRAIN_TIMEOUT_S` (a second signal cuts that short), then the host exits 0.
 """
 
 import asyncio
@@ -129,7 +129,6 @@ class WorkerHost:
             num_idle_processes=settings.worker_idle_processes,
             load_fnc=self._load,
             load_threshold=load_threshold(settings.max_jobs_per_worker),
-            drain_timeout=max(1, round(settings.drain_timeout_s)),
             shutdown_process_timeout=settings.bot_stop_grace_s,
             setup_fnc=prewarm,
             preload_modules=PRELOADED_MODULES,
@@ -162,12 +161,17 @@ class WorkerHost:
         jobs = len(self._server.active_jobs)
         timeout = self._settings.drain_timeout_s
         logger.info(f"Draining: no new rooms; up to {timeout:.0f}s for {jobs} conversation(s)")
-        try:
-            # A zero timeout would mean "wait forever" to livekit-agents.
-            await self._server.drain(timeout=max(timeout, 0.001))  # type: ignore[arg-type]
-            logger.info("Drained")
-        except TimeoutError:
+        # A zero timeout would mean "wait forever" to livekit-agents.
+        drain = asyncio.create_task(self._server.drain(timeout=max(timeout, 0.001)))  # type: ignore[arg-type]
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, drain.cancel)  # a second signal skips the drain
+        await asyncio.wait({drain})
+        if drain.cancelled():
+            logger.warning("Second stop signal: stopping the conversations now")
+        elif isinstance(drain.exception(), TimeoutError):
             logger.warning(f"Conversations still running after {timeout:.0f}s; stopping them")
+        else:
+            logger.info("Drained")
         await self._server.aclose()
         await asyncio.gather(running, return_exceptions=True)
         return 0
