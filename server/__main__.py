@@ -11,6 +11,7 @@ import uvicorn
 
 from bot.logging import setup_logging
 from bot.settings import SettingsError, load_settings
+from bot.tracing import setup_tracing, shutdown_tracing
 from server.main import create_app
 
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         log_transcripts=settings.log_transcripts,
         service="server",
     )
+    setup_tracing(settings, "server")
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         server.run()
     except KeyboardInterrupt:
         pass
+    finally:
+        shutdown_tracing()
     return 0 if server.started else 1
 
 

@@ -14,6 +14,7 @@ from server.errors import install_error_handlers
 from server.rate_limiter import RateLimiter
 from server.routes import connect, health, sessions, token
 from server.session_manager import SessionManager
+from server.telemetry import TELEMETRY
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="Voice agent session server",
         summary="LiveKit tokens and one voice agent per room",
         lifespan=lifespan,
+        telemetry=TELEMETRY,
     )
     app.state.settings = settings
     app.state.sessions = session_manager

@@ -1,6 +1,7 @@
 """`POST /connect`: start a conversation, or rejoin one after a page reload."""
 
 from fastapi import APIRouter
+from opentelemetry import trace
 
 from server.deps import RateLimitDep, SessionsDep, SettingsDep
 from server.errors import ApiError
@@ -64,6 +65,7 @@ async def connect(
         raise ApiError(
             503, "bot_start_failed", "could not start a voice agent; try again shortly", _RETRY
         ) from None
+    trace.get_current_span().set_attribute("session.id", session.session_id)
     token = issue_token(settings, room=room, identity=identity, participant_type="user")
     return ConnectResponse(
         url=settings.client_livekit_url,
