@@ -35,6 +35,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import SegmentedSTTService, WebsocketSTTService
 from pipecat.utils.time import time_now_iso8601
+from pipecat.utils.tracing.service_decorators import traced_stt
 from websockets.exceptions import WebSocketException
 
 VOXTRAL_SAMPLE_RATE = 16000
@@ -205,6 +206,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         if self._websocket is not None:
             await self._websocket.send(json.dumps({"type": kind, **fields}))
 
+    @traced_stt
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
         """Send speech to the server as it arrives; keep a pre-roll of the rest."""
         if self._utterances and not self._utterances[-1].ended:
@@ -344,6 +346,7 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
         """Time to final transcript is reported."""
         return True
 
+    @traced_stt
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
         """Transcribe one WAV segment, retrying once if the server does not answer in time.
 
