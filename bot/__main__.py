@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.logging import setup_logging
     from bot.settings import SettingsError, load_settings
+    from bot.tracing import setup_tracing, shutdown_tracing
 
     try:
         settings = load_settings()
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         log_transcripts=settings.log_transcripts,
         **({"room": args.room} if args.room else {}),
     )
+    setup_tracing(settings, "bot")
     from bot.room import run_room
 
     room = args.room
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         logger.exception("The bot failed")
         return 1
+    finally:
+        shutdown_tracing()  # the session's last spans leave before the process does
     logger.info("Session ended")
     return 0
 

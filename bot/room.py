@@ -14,6 +14,7 @@ from bot.logging import BOT_JOINED_EVENT, Redactor
 from bot.pipeline import build_worker
 from bot.settings import Settings
 from bot.tokens import mint_token
+from bot.tracing import start_conversation
 
 AGENT_TOKEN_TTL = timedelta(hours=6)
 # How long the greeting waits for the participant to subscribe to the bot's audio.
@@ -50,11 +51,14 @@ async def until_someone_listens(transport: LiveKitTransport) -> None:
         logger.warning(f"Nobody subscribed to the bot's audio within {LISTENER_WAIT_S:.0f}s")
 
 
-async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
+async def run_room(
+    settings: Settings, room: str, redactor: Redactor, trace_context: dict[str, str] | None = None
+) -> None:
     """Serve one room until it empties, nobody comes, the SFU goes away, or a signal.
 
     Every resource the session holds (HTTP sessions, sockets, the pipeline's
-    buffers) is released before this returns.
+    buffers) is released before this returns. The conversation's spans join the trace
+    `trace_context` (a W3C carrier from the session server) names.
     """
     async with aiohttp.ClientSession() as http:
         transport = LiveKitTransport(
@@ -70,6 +74,7 @@ async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
         worker = build_worker(
             transport=transport, settings=settings, http=http, room=room, redactor=redactor
         )
+        start_conversation(worker, trace_context or {})
         runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
         someone_joined = asyncio.Event()
         ending = asyncio.Event()

@@ -1,7 +1,7 @@
 """A real Jaeger v2 all-in-one for end-to-end tests: OTLP in, query API out, in memory.
 
-Every listener is on 127.0.0.1 on a free port; its own telemetry is off, so nothing
-else is bound.
+Every listener is on 127.0.0.1 on a free port; its own metrics and traces are off, so
+it binds and dials nothing else.
 """
 
 import signal
@@ -38,6 +38,7 @@ extensions:
         memory:
           max_traces: 10000
   jaeger_query:
+    enable_tracing: false
     storage:
       traces: memstore
     http:
