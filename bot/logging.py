@@ -20,9 +20,6 @@ from loguru import logger
 
 from processors.redaction import Redactor
 
-# The record a bot writes once it is in its room; the session server waits for it.
-BOT_JOINED_EVENT = "Bot joined"
-
 
 class RedactingSink:
     """A loguru sink that renders each record as one redacted line."""

@@ -1,5 +1,9 @@
 """Tracing in-process: span redaction, the exporter, the /connect span, the parent link."""
 
+import json
+import time
+from collections.abc import Callable
+
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
@@ -17,7 +21,7 @@ from pipecat.utils.tracing.service_attributes import (
 
 from bot.span_redaction import RedactingSpanExporter
 from bot.tracing import span_exporter, start_conversation, trace_context
-from tests.conftest import ApiFactory, server_settings
+from tests.conftest import ApiFactory, LogCapture, server_settings
 from tests.span_capture import attribute_text, recorded_spans
 
 pytestmark = pytest.mark.unit
@@ -118,12 +122,13 @@ def test_transcripts_reach_the_exporter_only_when_allowed() -> None:
 
 
 def test_connect_is_one_server_span_with_method_route_status_and_session(
-    api: ApiFactory,
+    api: ApiFactory, captured_logs: LogCapture
 ) -> None:
     spans = recorded_spans()
     client = api()
     answer = client.post("/connect", json={"room": "den", "identity": "ada"})
     assert answer.status_code == 200
+    wait_until(lambda: assignments(captured_logs), 10)
     assert client.post("/connect", json={"room": "den", "identity": "bob"}).status_code == 409
     assert client.get("/health").status_code == 200
 
@@ -138,6 +143,26 @@ def test_connect_is_one_server_span_with_method_route_status_and_session(
     }
     assert busy.attributes["http.response.status_code"] == 409
     assert "den" not in attribute_text([ok, busy]) and "ada" not in attribute_text([ok, busy])
+    # The bot was handed this span's context with its room (W3C traceparent).
+    span = ok.get_span_context()
+    parent = f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}"
+    assert assignments(captured_logs) == {"den": {"traceparent": parent}}
+
+
+def assignments(logs: LogCapture) -> dict[str, dict[str, str]]:
+    """What the stand-in bots logged they were handed: room and trace context."""
+    return {
+        r["assigned_room"]: json.loads(r["trace"])
+        for r in logs.records()
+        if r.get("message") == "assignment"
+    }
+
+
+def wait_until(condition: Callable[[], object], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def test_the_conversation_span_is_a_child_of_the_span_it_is_handed() -> None:

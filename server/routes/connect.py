@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 from opentelemetry import trace
 
+from bot.tracing import trace_context
 from server.deps import RateLimitDep, SessionsDep, SettingsDep
 from server.errors import ApiError
 from server.identities import ensure_not_bot_identity, new_identity, new_room_name
@@ -42,7 +43,8 @@ async def connect(
     identity = (body and body.identity) or new_identity()
     ensure_not_bot_identity(identity, settings.bot_identity)
     try:
-        session = await sessions.open(room, identity)
+        # The bot's conversation span becomes a child of this request's span.
+        session = await sessions.open(room, identity, trace_context=trace_context())
     except RoomBusy:
         raise ApiError(
             409,
