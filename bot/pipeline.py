@@ -30,6 +30,8 @@ from pipecat.turns.user_stop import (
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from bot.settings import Settings
+from bot.tracing import tracing_enabled
+from processors.output_span import OutputSpanObserver
 from processors.redaction import Redactor
 from processors.text_chunker import TextChunker
 from processors.transcript_log_guard import TranscriptLogGuard
@@ -171,7 +173,10 @@ def build_worker(
         ),
         observers=observers,
         idle_timeout_secs=None,
+        enable_tracing=tracing_enabled(settings),
     )
+    if worker.turn_trace_observer is not None:
+        worker.add_observer(OutputSpanObserver(turns=worker.turn_trace_observer))
 
     @turn_metrics.event_handler("on_turn_metrics")
     async def send_to_client(_: TurnMetricsObserver, record: dict) -> None:

@@ -17,6 +17,7 @@ from bot.launch import Assignment
 from bot.pipeline import build_worker
 from bot.settings import Settings
 from bot.tokens import mint_token
+from bot.tracing import start_conversation
 from processors.redaction import Redactor
 
 AGENT_TOKEN_TTL = timedelta(hours=6)
@@ -96,6 +97,7 @@ async def run_room(
         worker = build_worker(
             transport=transport, settings=settings, http=http, room=room, redactor=redactor
         )
+        start_conversation(worker, assignment.trace_context)
         # Signals are ours to handle, so every end of the session has a known reason.
         runner = WorkerRunner(handle_sigint=False, handle_sigterm=False)
         connected = asyncio.Event()

@@ -24,7 +24,7 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    """Process configuration: LiveKit, engines, pipeline tuning, logging."""
+    """Process configuration: LiveKit, engines, pipeline tuning, logging, tracing."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     log_transcripts: bool = False
 
+    # Tracing (OpenTelemetry over OTLP/HTTP; off unless the endpoint is set)
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: Annotated[str, Field(min_length=1, max_length=128)] = "voice-agent"
+
     @field_validator("livekit_url")
     @classmethod
     def _livekit_url_is_websocket(cls, value: str) -> str:
@@ -150,6 +154,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _otlp_endpoint_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (the OTLP/HTTP receiver)")
+        return value.rstrip("/") if value is not None else None
 
     @field_validator("log_level", mode="before")
     @classmethod

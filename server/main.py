@@ -15,6 +15,7 @@ from server.process_backend import ProcessBackend
 from server.rate_limiter import RateLimiter
 from server.routes import connect, health, sessions, token
 from server.session_manager import SessionManager
+from server.telemetry import TELEMETRY
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="Voice agent session server",
         summary="LiveKit tokens and one voice agent per room",
         lifespan=lifespan,
+        telemetry=TELEMETRY,
     )
     app.state.settings = settings
     app.state.sessions = session_manager

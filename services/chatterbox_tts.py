@@ -17,6 +17,7 @@ from loguru import logger
 from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
+from pipecat.utils.tracing.service_decorators import traced_tts
 from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 
 from services.wav_stream import parse_wav_header
@@ -118,6 +119,7 @@ class ChatterboxTTSService(TTSService):
                 body[name] = value
         return body
 
+    @traced_tts
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
         """Synthesize one piece of text, yielding audio frames as bytes arrive.
 

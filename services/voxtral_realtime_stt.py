@@ -26,6 +26,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import WebsocketSTTService
 from pipecat.utils.time import time_now_iso8601
+from pipecat.utils.tracing.service_decorators import traced_stt
 from websockets.exceptions import WebSocketException
 
 from services.voxtral import (
@@ -211,6 +212,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         if self._websocket is not None:
             await self._websocket.send(json.dumps({"type": kind, **fields}))
 
+    @traced_stt
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
         """Send speech to the server as it arrives; keep a pre-roll of the rest."""
         if self._utterances and not self._utterances[-1].ended:

@@ -20,6 +20,7 @@ from pipecat.frames.frames import (
 from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
+from pipecat.utils.tracing.service_decorators import traced_stt
 
 from services.voxtral import (
     TIMEOUT_MESSAGE,
@@ -81,6 +82,7 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
         self._warn_unhandled_updated_settings(changed.keys() - {"model"})
         return changed
 
+    @traced_stt
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
         """Transcribe one WAV segment, retrying once if the server does not answer in time.
 

@@ -55,6 +55,7 @@ def test_each_missing_required_variable_stops_with_code_2_and_its_name(missing, 
         ("LOG_FORMAT", "xml", "'json' or 'text'"),
         ("CEREBRAS_BASE_URL", "api.cerebras.ai", "must start with http:// or https://"),
         ("TURN_STOP_STRATEGY", "guess", "'speech_timeout' or 'smart_turn'"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4318", "must start with http:// or https://"),
     ],
 )
 def test_invalid_values_stop_with_code_2_naming_the_variable(name, value, reason, tmp_path):
