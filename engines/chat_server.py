@@ -49,7 +49,14 @@ def create_chat_app(
             model = str(body["model"])
         except (ValueError, KeyError, TypeError):
             return _error(400, "body must be JSON with 'model' and 'messages'")
-        log.add(kind="chat", body=body, headers=dict(request.headers), at=time.monotonic())
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+        log.add(
+            kind="chat",
+            request=completion_id,
+            body=body,
+            headers=dict(request.headers),
+            at=time.monotonic(),
+        )
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
         if faults.hang:
@@ -61,7 +68,6 @@ def create_chat_app(
         if faults.garbage:
             return web.Response(text="data: this is not json\n\n", content_type="text/event-stream")
 
-        completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if not body.get("stream"):
             text = "".join([token async for token in responder.respond(messages, model)])
             message = {"role": "assistant", "content": text}
@@ -76,15 +82,17 @@ def create_chat_app(
             )
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        if faults.first_byte_delay_s:
-            await asyncio.sleep(faults.first_byte_delay_s)
-        await response.write(_chunk(completion_id, model, {"role": "assistant"}, None))
         sent = 0
         try:
+            await response.prepare(request)
+            if faults.first_byte_delay_s:
+                await asyncio.sleep(faults.first_byte_delay_s)
+            await response.write(_chunk(completion_id, model, {"role": "assistant"}, None))
             async for token in responder.respond(messages, model):
                 await response.write(_chunk(completion_id, model, {"content": token}, None))
                 sent += 1
+                if sent == 1:
+                    log.add(kind="chat_first_token", request=completion_id, at=time.monotonic())
                 if faults.drop_mid_stream:
                     if request.transport:
                         request.transport.close()
@@ -93,7 +101,7 @@ def create_chat_app(
                     await asyncio.sleep(faults.chunk_delay_s)
         except ConnectionResetError:
             # The client went away mid-reply (an interruption, or the bot leaving).
-            log.add(kind="chat_cancelled", at=time.monotonic())
+            log.add(kind="chat_cancelled", request=completion_id, at=time.monotonic())
             return response
         await response.write(_chunk(completion_id, model, {}, "stop"))
         usage = {"prompt_tokens": 1, "completion_tokens": sent, "total_tokens": sent + 1}
@@ -106,7 +114,7 @@ def create_chat_app(
             "usage": usage,
         }
         await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
-        log.add(kind="chat_done", at=time.monotonic())
+        log.add(kind="chat_done", request=completion_id, at=time.monotonic())
         await response.write_eof()
         return response
 
