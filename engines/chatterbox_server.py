@@ -7,6 +7,8 @@ sends the same audio as it is synthesised. Both take `input`, `voice`,
 """
 
 import time
+import uuid
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -29,7 +31,7 @@ def create_chatterbox_app(
     faults = faults or FaultPlan()
     log = log if log is not None else RequestLog()
 
-    async def parse(request: web.Request) -> dict | web.Response:
+    async def parse(request: web.Request, request_id: str) -> dict | web.Response:
         if not bearer_ok(request.headers.get("Authorization"), api_key):
             return web.json_response({"error": {"message": "invalid api key"}}, status=401)
         try:
@@ -42,6 +44,7 @@ def create_chatterbox_app(
             return web.json_response({"error": {"message": "unsupported format"}}, status=400)
         log.add(
             kind="speech",
+            request=request_id,
             path=request.path,
             body=body,
             headers=dict(request.headers),
@@ -58,7 +61,7 @@ def create_chatterbox_app(
         return synthesizer.synthesize(str(body["input"]), str(body.get("voice", "")), options)
 
     async def speech(request: web.Request) -> web.StreamResponse:
-        body = await parse(request)
+        body = await parse(request, uuid.uuid4().hex[:12])
         if isinstance(body, web.Response):
             return body
         if (failure := await misbehave()) is not None:
@@ -71,7 +74,8 @@ def create_chatterbox_app(
         return web.Response(body=pcm, content_type="audio/pcm")
 
     async def speech_stream(request: web.Request) -> web.StreamResponse:
-        body = await parse(request)
+        request_id = uuid.uuid4().hex[:12]
+        body = await parse(request, request_id)
         if isinstance(body, web.Response):
             return body
         if (failure := await misbehave()) is not None:
@@ -80,17 +84,26 @@ def create_chatterbox_app(
         response = web.StreamResponse(
             headers={"Content-Type": "audio/wav" if as_wav else "audio/pcm"}
         )
-        await faults.start_stream(
-            request, response, wav_header(synthesizer.sample_rate) if as_wav else b""
-        )
+
+        async def audio() -> AsyncIterator[bytes]:
+            first = True
+            async for chunk in audio_of(body):
+                if first:
+                    first = False
+                    log.add(kind="speech_first_audio", request=request_id, at=time.monotonic())
+                yield chunk
+
         try:
-            if not await faults.stream(request, response, audio_of(body)):
+            await faults.start_stream(
+                request, response, wav_header(synthesizer.sample_rate) if as_wav else b""
+            )
+            if not await faults.stream(request, response, audio()):
                 return response
         except ConnectionResetError:
             # The client closed the request: an interruption, or the bot leaving.
-            log.add(kind="speech_cancelled", at=time.monotonic())
+            log.add(kind="speech_cancelled", request=request_id, at=time.monotonic())
             return response
-        log.add(kind="speech_done", at=time.monotonic())
+        log.add(kind="speech_done", request=request_id, at=time.monotonic())
         await response.write_eof()
         return response
 

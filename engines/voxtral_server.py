@@ -80,6 +80,7 @@ def create_voxtral_app(
 
         utterance = transcriber.open_stream()
         deltas = [await utterance.feed(pcm), await utterance.finish()]
+        log.add(kind="transcribed", at=time.monotonic())
         if not stream:
             return web.json_response({"text": "".join(deltas).strip()})
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
