@@ -25,7 +25,7 @@ from typing import Any
 from bench.compare.report import missing, save, table
 from bench.compare.scenarios import Results, Speech, burst, concurrency, latency_and_barge_in
 from bench.compare.systems import running
-from bench.listener.run import QUESTION, EngineDelays
+from bench.listener.run import QUESTION, REPLY, TRANSCRIPT, EngineDelays
 from bench.speech import speech
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -63,6 +63,8 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     results = Results()
     max_rooms = max([*args.concurrency, *args.burst])
     async with running(folder, max_rooms) as bench:
+        bench.stack.transcriber.script[:] = [TRANSCRIPT]
+        bench.stack.reply_queue[:] = [REPLY]
         await latency_and_barge_in(bench, said, args.turns, SCENARIOS, LONG_REPLY, results)
         SCENARIOS["(b) engines at 150/150/150 ms"].apply(bench.stack.engines)
         await concurrency(bench, said, args.concurrency, args.conversation_turns, results)
