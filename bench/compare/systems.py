@@ -86,14 +86,17 @@ async def running(folder: Path, max_rooms: int) -> AsyncIterator[Bench]:
         http_server = await SessionServer.start(folder / "http", settings, ADMIN_TOKEN)
         peers: list[PeerWorker] = []
         try:
-            peers = list(
-                await asyncio.gather(
-                    *(
-                        PeerWorker.start(folder, config, stack.livekit, stack.engines, GREETING)
-                        for config in ("matched", "default")
-                    )
-                )
+            started = await asyncio.gather(
+                *(
+                    PeerWorker.start(folder, config, stack.livekit, stack.engines, GREETING)
+                    for config in ("matched", "default")
+                ),
+                return_exceptions=True,
             )
+            peers = [p for p in started if isinstance(p, PeerWorker)]
+            failed = [p for p in started if isinstance(p, BaseException)]
+            if failed:
+                raise failed[0]
             matched, default = peers
             yield Bench(
                 stack,
