@@ -25,6 +25,7 @@ from engines import tone
 from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
 from tests.conftest import SECRETS, Engines, quiet_logging
 from tests.fake_transport import FakeTransport
+from tests.hearing import whole_with_one_backup
 
 pytestmark = pytest.mark.pipeline
 
@@ -231,15 +232,6 @@ LONG_REPLY = (
     "amber basil cedar dahlia ember garnet hazel indigo juniper lilac marble orchid "
     "pepper raven thistle umber violet willow yarrow zinnia acorn bramble clover daisy"
 )
-
-
-def whole_with_one_backup(heard: list[int], expected: list[int], max_repeat: int = 3) -> bool:
-    """Whether the reply was heard in order, nothing lost, with at most one short repeat."""
-    return heard == expected or any(
-        heard == expected[:i] + expected[i - k :]
-        for i in range(1, len(expected))
-        for k in range(max_repeat + 1)
-    )
 
 
 async def talk_over_the_bot(call: Call, speak, sound: bytes, transcript: str) -> float:
