@@ -14,6 +14,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from bot.control import EndReason, NoControl
 from bot.launch import Assignment
+from bot.livekit_transport import PausableLiveKitTransport
 from bot.pipeline import build_worker
 from bot.settings import Settings
 from bot.tokens import mint_token
@@ -84,7 +85,7 @@ async def run_room(
     room = assignment.room
     started = time.monotonic()
     async with aiohttp.ClientSession() as http:
-        transport = LiveKitTransport(
+        transport = PausableLiveKitTransport(
             url=settings.livekit_url,
             token=mint_agent_token(settings, room),
             room_name=room,

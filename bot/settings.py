@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.names import NAME_PATTERN
+from processors.backchannel import DEFAULT_BACKCHANNEL_WORDS
 
 Milliseconds = Annotated[int, Field(gt=0, le=600_000)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
@@ -78,6 +79,11 @@ class Settings(BaseSettings):
     vad_confidence: Annotated[float, Field(gt=0, lt=1)] = 0.5
     turn_stop_strategy: Literal["speech_timeout", "smart_turn"] = "speech_timeout"
     enable_interruptions: bool = True
+    # While the bot talks: words that never interrupt it, how many other words do, and how
+    # long a paused bot waits for words after a sound before it plays on (0: never pause).
+    backchannel_words: Annotated[list[str], NoDecode] = list(DEFAULT_BACKCHANNEL_WORDS)
+    min_interruption_words: Annotated[int, Field(ge=1, le=20)] = 1
+    false_interruption_timeout_ms: Annotated[int, Field(ge=0, le=10_000)] = 1000
 
     # Bot process
     bot_idle_timeout_s: Seconds = 120
@@ -131,7 +137,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with ws:// or wss://")
         return value
 
-    @field_validator("cors_allow_origins", mode="before")
+    @field_validator("cors_allow_origins", "backchannel_words", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -31,6 +31,8 @@ from pipecat.services.llm_service import LLMService
 from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_output import BaseOutputTransport
 
+from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
+
 TURN_METRICS_EVENT = "Turn metrics"
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -138,11 +140,18 @@ class TurnMetricsObserver(BaseObserver):
             if self._turn is None:
                 self._turn = self._new_turn()
             self._first("first_audio_written_at", at)
+        elif isinstance(frame, PausePlayoutFrame) and self._turn is not None:
+            # Audio halts here; it is a barge-in only if the reply does not resume.
+            self._first("halted_at", at)
+        elif isinstance(frame, ResumePlayoutFrame) and self._turn is not None:
+            self._turn.barge_in_speech_at = self._turn.halted_at = None
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
             if self._turn is not None:
                 if self._turn.barge_in_speech_at is not None:
-                    self._turn.halted_at = at
+                    self._first("halted_at", at)
+                else:
+                    self._turn.halted_at = None
                 await self._report()
 
     def _new_turn(self, **instants: int | None) -> _Turn:

@@ -128,3 +128,10 @@ def test_the_example_file_lists_every_setting_and_loads(tmp_path, monkeypatch):
     )
     assert settings.chatterbox_exaggeration is None and settings.voxtral_api_key is None
     assert "csk-" not in example and "sk-" not in example
+
+
+def test_backchannel_words_are_a_comma_list(monkeypatch):
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BACKCHANNEL_WORDS", "ouais, d'accord ,hum")
+    assert load_settings(_env_file=None).backchannel_words == ["ouais", "d'accord", "hum"]
