@@ -31,6 +31,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from bot.logging import Redactor
 from bot.settings import Settings
+from processors.engine_error_observer import EngineErrorObserver
 from processors.text_chunker import TextChunker
 from processors.transcript_log_guard import TranscriptLogGuard
 from processors.turn_metrics import TurnMetricsObserver
@@ -158,7 +159,7 @@ def build_worker(
         ]
     )
     turn_metrics = TurnMetricsObserver(room=room)
-    observers: list[BaseObserver] = [turn_metrics]
+    observers: list[BaseObserver] = [turn_metrics, EngineErrorObserver()]
     if not settings.log_transcripts:
         observers.append(TranscriptLogGuard(redactor=redactor))
     worker = PipelineWorker(

@@ -21,6 +21,7 @@ from loguru import logger
 from bot.settings import Settings
 from server.bot_environment import bot_environment
 from server.bot_process import BotProcess
+from server.server_metrics import Pool, ServerMetrics
 
 CAPACITY_RETRY_AFTER_S = 10
 # A standby bot that keeps dying is restarted ever more slowly, up to this.
@@ -53,6 +54,7 @@ class Session:
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
+    pool: Pool = "cold"
 
     @property
     def state(self) -> Literal["starting", "running"]:
@@ -71,15 +73,17 @@ def bot_argv(command: str) -> list[str]:
 class SessionManager:
     """Starts, tracks and stops the bot processes, one per room."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: ServerMetrics) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._argv = bot_argv(settings.bot_command)
-        self._env = bot_environment(settings)
+        self._env = bot_environment(metrics.bot_settings(settings))
         self._sessions: dict[str, Session] = {}
         self._supervisors: set[asyncio.Task[None]] = set()
         self._standby: list[BotProcess] = []
         self._standby_restart_s = 1.0
         self._accepting = True
+        metrics.watch(sessions=lambda: len(self._sessions), standby=lambda: len(self._standby))
 
     @property
     def accepting(self) -> bool:
@@ -134,7 +138,10 @@ class SessionManager:
         except OSError as e:
             del self._sessions[room]
             logger.bind(room=room).error(f"Could not start the bot: {e.strerror or e}")
+            self._metrics.session_failed("spawn_failed")
             raise BotStartFailed from None
+        session.pool = "warm" if session.bot is standby else "cold"
+        self._metrics.session_started(session.pool)
         logger.bind(
             room=room, session_id=session.session_id, pid=session.bot.pid, warm=standby is not None
         ).info("Bot started")
@@ -185,6 +192,7 @@ class SessionManager:
         code = await bot.wait()
         if bot not in self._standby:
             return  # It got a room; its session's supervisor owns it now.
+        self._metrics.bot_reaped(bot.pid)
         self._standby.remove(bot)
         if not self._accepting:
             return
@@ -231,15 +239,21 @@ class SessionManager:
         joined.cancel()
         if not done:
             log.error(f"Bot did not join its room within {timeout:.0f}s; stopping it")
+            self._metrics.session_failed("join_timeout")
             await session.bot.stop(self._settings.bot_stop_grace_s)
         elif joined in done:
-            log.info(f"Bot joined after {time.monotonic() - session.started_monotonic:.2f}s")
+            elapsed = time.monotonic() - session.started_monotonic
+            log.info(f"Bot joined after {elapsed:.2f}s")
+            self._metrics.bot_joined(session.pool, elapsed)
         code = await exited
+        self._metrics.bot_reaped(session.bot.pid)
         uptime = time.monotonic() - session.started_monotonic
         if code == 0 or session.bot.stop_requested:
             log.info(f"Bot exited ({code}) after {uptime:.1f}s")
         else:
             log.warning(f"Bot exited with status {code} after {uptime:.1f}s")
+            joined_room = session.bot.joined.is_set()
+            self._metrics.session_failed("crashed" if joined_room else "exited_before_joining")
         self._release(session)
 
     def _release(self, session: Session) -> None:

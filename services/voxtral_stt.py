@@ -37,6 +37,8 @@ from pipecat.services.stt_service import SegmentedSTTService, WebsocketSTTServic
 from pipecat.utils.time import time_now_iso8601
 from websockets.exceptions import WebSocketException
 
+from services.engine_metrics import count_retry, failure_kind
+
 VOXTRAL_SAMPLE_RATE = 16000
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 ClientEvent = Literal["session.update", "input_audio_buffer.append", "input_audio_buffer.commit"]
@@ -144,6 +146,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
                 logger.warning(f"{self}: Voxtral closed the connection")
             except (OSError, TimeoutError, WebSocketException) as e:
                 logger.warning(f"{self}: Voxtral connection failed: {e}")
+                count_retry("stt", failure_kind(e))
             self._mark_disconnected()
             # Back off, but try at once when the user starts speaking.
             self._speech_waiting.clear()
@@ -288,6 +291,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         await asyncio.sleep(self._timeout_s)
         if self._utterances and self._utterances[0] is utterance:
             logger.warning(f"{self}: no transcript within {self._timeout_s:.1f}s, retrying")
+            count_retry("stt", "timeout")
             # A server stuck on a generation ignores new commits: a fresh connection
             # replays the utterance.
             await self._disconnect_websocket()
@@ -296,7 +300,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         if not self._utterances or self._utterances[0] is not utterance:
             return
         self._utterances.popleft()
-        await self.push_error(TIMEOUT_MESSAGE)
+        await self.push_error(TIMEOUT_MESSAGE, exception=TimeoutError(TIMEOUT_MESSAGE))
         await self._disconnect_websocket()
         self._watch_head()
 
@@ -362,21 +366,22 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
                     response.close()
                 if attempt == 1:
                     logger.warning(f"{self}: transcription attempt failed ({e!r}), retrying")
+                    count_retry("stt", failure_kind(e))
                     continue
-                yield ErrorFrame(TIMEOUT_MESSAGE)
+                yield ErrorFrame(TIMEOUT_MESSAGE, exception=e)
                 return
             except (aiohttp.ClientError, ValueError) as e:
                 if response is not None:
                     response.close()
-                yield ErrorFrame(f"Speech recognition failed: {e}")
+                yield ErrorFrame(f"Speech recognition failed: {e}", exception=e)
                 return
             try:
                 async for frame in self._frames(first, events):
                     yield frame
-            except TimeoutError:
-                yield ErrorFrame(TIMEOUT_MESSAGE)
+            except TimeoutError as e:
+                yield ErrorFrame(TIMEOUT_MESSAGE, exception=e)
             except (aiohttp.ClientError, ValueError) as e:
-                yield ErrorFrame(f"Speech recognition failed: {e}")
+                yield ErrorFrame(f"Speech recognition failed: {e}", exception=e)
             finally:
                 response.close()
             return

@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from engines import tone
 from tests.conftest import ADMIN_TOKEN, SECRETS
-from tests.participant import LISTEN_RATE, Participant
+from tests.participant import LISTEN_RATE, Participant, is_whole_reply
 from tests.stack import GREETING, Stack, start_stack
 from tests.waiting import until
 
@@ -102,17 +102,6 @@ async def ask(caller: Caller, pcm: bytes, reply: str, timeout: float = 30) -> fl
         lambda: f"the reply {expected}, heard {caller.heard(since=spoken_at)}",
     )
     return spoken_at
-
-
-def is_whole_reply(heard: list[int], expected: list[int]) -> bool:
-    """Whether what was heard is the reply, word for word, or all of it but its first word.
-
-    After seconds of bot silence the receiving WebRTC stack now and then distorts the
-    first ~100 ms of audio (a beat of up to 1.8 times the sent level, seen about once in
-    ten runs of this module), which can garble the first beep; every later word must
-    still arrive, in order, and nothing else.
-    """
-    return heard == expected or (len(expected) > 1 and heard == expected[1:])
 
 
 def metrics(stack: Stack, room: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ import pytest
 
 from bot.settings import Settings
 from server.bot_environment import env_value
+from server.server_metrics import ServerMetrics
 from server.session_manager import SessionManager
 from tests.conftest import (
     ADMIN,
@@ -56,7 +57,7 @@ def pids(client: httpx.Client) -> dict[str, int]:
 
 
 async def test_concurrent_connects_for_one_room_start_one_bot(captured_logs: LogCapture) -> None:
-    manager = SessionManager(server_settings())
+    manager = SessionManager(server_settings(), ServerMetrics())
     sessions = await asyncio.gather(*(manager.open("den", "ada") for _ in range(5)))
     try:
         assert len({s.session_id for s in sessions}) == 1
