@@ -5,6 +5,7 @@ path); no room name, identity or text ever becomes one.
 """
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 from prometheus_client import (
@@ -68,6 +69,11 @@ class ServerMetrics:
             ["endpoint"],
             registry=r,
         )
+
+    @property
+    def bot_directory(self) -> Path:
+        """Where the bots write their metrics."""
+        return self._bots.path
 
     def watch(self, sessions: Callable[[], int], standby: Callable[[], int]) -> None:
         """Read the live session and standby counts at each scrape."""
