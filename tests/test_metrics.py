@@ -25,8 +25,7 @@ pytestmark = pytest.mark.server
 # Every label a metric may carry, and every value it may take: closed vocabularies only.
 ALLOWED_LABELS: dict[str, Callable[[str], bool]] = {
     "pool": lambda v: v in {"warm", "cold"},
-    "reason": lambda v: v
-    in {"spawn_failed", "join_timeout", "exited_before_joining", "crashed"},
+    "reason": lambda v: v in {"spawn_failed", "join_timeout", "exited_before_joining", "crashed"},
     "status": lambda v: v.isdigit() and len(v) == 3,
     "endpoint": lambda v: v in {"/connect", "/token"},
     "engine": lambda v: v in {"stt", "llm", "tts"},
@@ -118,13 +117,15 @@ def test_sessions_connects_and_the_bots_turns_are_counted_without_names(
 
 def test_live_sessions_and_the_warm_pool_are_gauged(api: ApiFactory) -> None:
     client = api(admin_token=ADMIN_TOKEN, bot_warm_pool=1)
-    wait_for(
-        lambda: value(scrape(client), "voice_agent_warm_pool_bots") == 1, 10, "a standby bot"
-    )
+    wait_for(lambda: value(scrape(client), "voice_agent_warm_pool_bots") == 1, 10, "a standby bot")
     client.post("/connect")
     samples = scrape(client)
     assert value(samples, "voice_agent_sessions_active") == 1
     assert value(samples, "voice_agent_sessions_started_total", pool="warm") == 1
+
+
+def failures(client: httpx.Client, reason: str) -> float:
+    return value(scrape(client), "voice_agent_sessions_failed_total", reason=reason)
 
 
 def test_failed_sessions_are_counted_by_reason(api: ApiFactory) -> None:
@@ -135,44 +136,27 @@ def test_failed_sessions_are_counted_by_reason(api: ApiFactory) -> None:
         bot_stop_grace_s=0.5,
     )
     never_joins.post("/connect")
-    wait_for(
-        lambda: value(scrape(never_joins), "voice_agent_sessions_failed_total", reason="join_timeout")
-        == 1,
-        10,
-        "the join timeout",
-    )
+    wait_for(lambda: failures(never_joins, "join_timeout") == 1, 10, "the join timeout")
 
     dies_at_once = api(admin_token=ADMIN_TOKEN, bot_command=f"{sys.executable} -c 'exit(3)'")
     dies_at_once.post("/connect")
-    wait_for(
-        lambda: value(
-            scrape(dies_at_once), "voice_agent_sessions_failed_total", reason="exited_before_joining"
-        )
-        == 1,
-        10,
-        "the early exit",
-    )
+    wait_for(lambda: failures(dies_at_once, "exited_before_joining") == 1, 10, "the early exit")
 
     cannot_start = api(admin_token=ADMIN_TOKEN, bot_command="/nonexistent/bot")
     assert cannot_start.post("/connect").status_code == 503
-    samples = scrape(cannot_start)
-    assert value(samples, "voice_agent_sessions_failed_total", reason="spawn_failed") == 1
-    assert value(samples, "voice_agent_connect_responses_total", status="503") == 1
+    assert failures(cannot_start, "spawn_failed") == 1
+    assert value(scrape(cannot_start), "voice_agent_connect_responses_total", status="503") == 1
 
     crashes = api(admin_token=ADMIN_TOKEN)
-    room = crashes.post("/connect").json()["room"]
+    crashes.post("/connect")
     wait_for(
         lambda: crashes.get("/sessions", headers=ADMIN).json()[0]["state"] == "running",
         10,
         "the bot to join",
     )
-    pid = {s["room"]: s["pid"] for s in crashes.get("/sessions", headers=ADMIN).json()}[room]
-    os.kill(pid, signal.SIGKILL)
-    wait_for(
-        lambda: value(scrape(crashes), "voice_agent_sessions_failed_total", reason="crashed") == 1,
-        10,
-        "the crash",
-    )
+    os.kill(crashes.get("/sessions", headers=ADMIN).json()[0]["pid"], signal.SIGKILL)
+    wait_for(lambda: failures(crashes, "crashed") == 1, 10, "the crash")
+    assert failures(crashes, "join_timeout") == 0
 
 
 def test_the_bots_metrics_folder_is_private_and_removed_at_shutdown(api: ApiFactory) -> None:
