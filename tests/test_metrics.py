@@ -159,12 +159,20 @@ def test_failed_sessions_are_counted_by_reason(api: ApiFactory) -> None:
     assert failures(crashes, "join_timeout") == 0
 
 
-def test_the_bots_metrics_folder_is_private_and_removed_at_shutdown(api: ApiFactory) -> None:
+def test_the_bots_metrics_folder_is_private_folded_as_bots_exit_and_removed(
+    api: ApiFactory,
+) -> None:
     client = api(admin_token=ADMIN_TOKEN, bot_command=f"{STANDIN_BOT} --turns 1 --exit-after 0.2")
     folder = client.app.state.metrics.bot_directory  # type: ignore[attr-defined]
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    client.post("/connect")
-    wait_for(lambda: any(folder.iterdir()), 10, "the bot's metrics files")
+    for _ in range(3):
+        client.post("/connect")
+    wait_for(lambda: not client.get("/sessions", headers=ADMIN).json(), 10, "the bots to exit")
+    # Each reaped bot's files were folded into one archive per kind, counts intact.
+    assert sorted(f.name for f in folder.iterdir()) == ["counter_archive.db", "histogram_archive.db"]
+    samples = scrape(client)
+    assert value(samples, "voice_agent_turns_total") == 3
+    assert value(samples, "voice_agent_voice_to_voice_seconds_bucket", le="0.525") == 3
     client.__exit__(None, None, None)
     assert not folder.exists()
 
