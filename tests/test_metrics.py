@@ -169,7 +169,8 @@ def test_the_bots_metrics_folder_is_private_folded_as_bots_exit_and_removed(
         client.post("/connect")
     wait_for(lambda: not client.get("/sessions", headers=ADMIN).json(), 10, "the bots to exit")
     # Each reaped bot's files were folded into one archive per kind, counts intact.
-    assert sorted(f.name for f in folder.iterdir()) == ["counter_archive.db", "histogram_archive.db"]
+    files = sorted(f.name for f in folder.iterdir())
+    assert files == ["counter_archive.db", "histogram_archive.db"]
     samples = scrape(client)
     assert value(samples, "voice_agent_turns_total") == 3
     assert value(samples, "voice_agent_voice_to_voice_seconds_bucket", le="0.525") == 3
