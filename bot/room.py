@@ -10,10 +10,11 @@ from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.transports.livekit.transport import LiveKitParams, LiveKitTransport
 from pipecat.workers.runner import WorkerRunner
 
-from bot.logging import BOT_JOINED_EVENT, Redactor
+from bot.logging import BOT_JOINED_EVENT
 from bot.pipeline import build_worker
 from bot.settings import Settings
 from bot.tokens import mint_token
+from processors.redaction import Redactor
 
 AGENT_TOKEN_TTL = timedelta(hours=6)
 # How long the greeting waits for the participant to subscribe to the bot's audio.

@@ -1,9 +1,9 @@
 """OpenAI chat completions (Cerebras' wire protocol) over a `Responder`."""
 
-import asyncio
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -50,16 +50,14 @@ def create_chat_app(
         except (ValueError, KeyError, TypeError):
             return _error(400, "body must be JSON with 'model' and 'messages'")
         log.add(kind="chat", body=body, headers=dict(request.headers), at=time.monotonic())
-        if faults.latency_s:
-            await asyncio.sleep(faults.latency_s)
-        if faults.hang:
-            await faults.hang_forever()
-        status = faults.next_status()
-        if status is not None:
-            headers = {"Retry-After": faults.retry_after} if faults.retry_after else None
-            return _error(status, f"scripted status {status}", headers)
-        if faults.garbage:
-            return web.Response(text="data: this is not json\n\n", content_type="text/event-stream")
+        failure = await faults.early_answer(
+            garbage=web.Response(
+                text="data: this is not json\n\n", content_type="text/event-stream"
+            ),
+            error=lambda status, headers: _error(status, f"scripted status {status}", headers),
+        )
+        if failure is not None:
+            return failure
 
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if not body.get("stream"):
@@ -76,21 +74,19 @@ def create_chat_app(
             )
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        if faults.first_byte_delay_s:
-            await asyncio.sleep(faults.first_byte_delay_s)
-        await response.write(_chunk(completion_id, model, {"role": "assistant"}, None))
+        role = _chunk(completion_id, model, {"role": "assistant"}, None)
+        await faults.start_stream(request, response, role)
         sent = 0
-        try:
+
+        async def tokens() -> AsyncIterator[bytes]:
+            nonlocal sent
             async for token in responder.respond(messages, model):
-                await response.write(_chunk(completion_id, model, {"content": token}, None))
                 sent += 1
-                if faults.drop_mid_stream:
-                    if request.transport:
-                        request.transport.close()
-                    return response
-                if faults.chunk_delay_s:
-                    await asyncio.sleep(faults.chunk_delay_s)
+                yield _chunk(completion_id, model, {"content": token}, None)
+
+        try:
+            if not await faults.stream(request, response, tokens()):
+                return response
         except ConnectionResetError:
             # The client went away mid-reply (an interruption, or the bot leaving).
             log.add(kind="chat_cancelled", at=time.monotonic())

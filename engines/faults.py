@@ -1,8 +1,20 @@
 """Knobs that make a stand-in misbehave the way real engines do, and a log of requests."""
 
 import asyncio
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from aiohttp import web
+
+# Builds the error answer for a scripted status: (status, extra headers) -> response.
+ErrorAnswer = Callable[[int, dict[str, str]], web.Response]
+
+
+def scripted_error(status: int, headers: dict[str, str]) -> web.Response:
+    """The JSON error answer the speech stand-ins give for a scripted status."""
+    body = {"error": {"message": f"scripted {status}"}}
+    return web.json_response(body, status=status, headers=headers)
 
 
 @dataclass
@@ -37,6 +49,57 @@ class FaultPlan:
     async def hang_forever(self) -> None:
         """Wait until the server shuts the handler down."""
         await asyncio.Event().wait()
+
+    async def early_answer(
+        self, *, garbage: web.Response, error: ErrorAnswer = scripted_error
+    ) -> web.Response | None:
+        """Misbehave before a response starts: wait, hang, fail or answer garbage.
+
+        Args:
+            garbage: What this protocol's garbage answer looks like.
+            error: Builds the answer for a scripted status.
+
+        Returns:
+            The answer to send instead of the normal one, or None to answer normally.
+        """
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        if self.hang:
+            await self.hang_forever()
+        status = self.next_status()
+        if status is not None:
+            return error(status, {"Retry-After": self.retry_after} if self.retry_after else {})
+        if self.garbage:
+            return garbage
+        return None
+
+    async def start_stream(
+        self, request: web.Request, response: web.StreamResponse, head: bytes = b""
+    ) -> None:
+        """Send the headers, wait out the first-byte delay, then send the fixed `head`."""
+        await response.prepare(request)
+        if self.first_byte_delay_s:
+            await asyncio.sleep(self.first_byte_delay_s)
+        if head:
+            await response.write(head)
+
+    async def stream(
+        self, request: web.Request, response: web.StreamResponse, chunks: AsyncIterable[bytes]
+    ) -> bool:
+        """Write the streamed chunks with the planned delays and drop.
+
+        Returns:
+            Whether every chunk was written; False when the plan dropped the connection.
+        """
+        async for chunk in chunks:
+            await response.write(chunk)
+            if self.drop_mid_stream:
+                if request.transport:
+                    request.transport.close()
+                return False
+            if self.chunk_delay_s:
+                await asyncio.sleep(self.chunk_delay_s)
+        return True
 
 
 @dataclass
