@@ -26,7 +26,7 @@ async def settled(
 ) -> None:
     """Wait until Prometheus has scraped `expression` at `expected`; fail naming what it holds."""
     deadline = time.monotonic() + timeout
-    while (held := await prometheus.query(expression)) != expected:
+    while (held := await prometheus.query(expression)) is None or held != expected:
         if time.monotonic() > deadline:
             pytest.fail(f"{expression} is {held} in Prometheus, expected {expected}")
         await asyncio.sleep(0.5)
