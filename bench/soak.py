@@ -44,6 +44,9 @@ REPLY = "Quarter past nine."
 RSS_GROWTH_GOAL_PCT = 5.0
 SETTLE_TIMEOUT_S = 60.0  # livekit-server closes an empty room 20 s after the last one left
 POLL_S = 0.5
+# Before reading the server's descriptors: time for it to close the connection of the
+# request that just checked on it.
+QUIET_S = 1.0
 
 
 @dataclass
@@ -285,6 +288,7 @@ async def _soak(stack: Stack, question: bytes, report: SoakReport) -> None:
         await soak.one()
     soak = Soak(stack, question, report, deadline)
     await soak.settle()
+    await asyncio.sleep(QUIET_S)
     report.before = footprint(server.process.pid)
     started = time.monotonic()
     for _ in range(options.sequential):
@@ -300,6 +304,7 @@ async def _soak(stack: Stack, question: bytes, report: SoakReport) -> None:
     await wait_until(no_rooms, SETTLE_TIMEOUT_S)
     report.rooms_left = await open_rooms(stack)
     report.sessions_left = len(await server.sessions())
+    await asyncio.sleep(QUIET_S)
     report.after = footprint(server.process.pid)
     left = set(bots_of(stack.livekit.url)) | set(report.after.children)
     report.processes_left = [describe(pid) for pid in sorted(left)]
