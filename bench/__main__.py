@@ -1,27 +1,35 @@
-"""`python -m bench <command>`: the benchmarks that need a name of their own."""
+"""`python -m bench COMMAND`: the benchmarks run as subcommands.
 
+Each command is a module with a `SUMMARY`, `add_arguments(parser)` and `run(args) -> int`;
+adding one is an import and an entry in `COMMANDS`.
+"""
+
+import argparse
 import sys
-from collections.abc import Callable
+from types import ModuleType
+
+from bench import soak
+from bench.compare import cli as compare
+
+COMMANDS: dict[str, ModuleType] = {"compare": compare, "soak": soak}
 
 
-def _compare(argv: list[str]) -> int:
-    from bench.compare.cli import main
-
-    return main(argv)
-
-
-COMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "compare": _compare,
-}
-
-
-def main(argv: list[str]) -> int:
-    """Run the named command with the rest of the arguments."""
-    if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m bench {{{','.join(COMMANDS)}}} [options]", file=sys.stderr)
-        return 2
-    return COMMANDS[argv[0]](argv[1:])
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to the command named on the command line; return its exit status."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        module.add_arguments(
+            commands.add_parser(
+                name,
+                help=module.SUMMARY,
+                description=module.__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+        )
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command].run(args)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -30,6 +30,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from bot.settings import Settings
 from bot.tracing import tracing_enabled
+from processors.engine_error_observer import EngineErrorObserver
 from processors.output_span import OutputSpanObserver
 from processors.overlap_turn_start import OverlapUserTurnStartStrategy
 from processors.redaction import Redactor
@@ -163,7 +164,7 @@ def build_worker(
         ]
     )
     turn_metrics = TurnMetricsObserver(room=room)
-    observers: list[BaseObserver] = [turn_metrics]
+    observers: list[BaseObserver] = [turn_metrics, EngineErrorObserver()]
     if not settings.log_transcripts:
         observers.append(TranscriptLogGuard(redactor=redactor))
     worker = PipelineWorker(

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import DirectoryPath, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.names import NAME_PATTERN
@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     local_llm_port: Port = 8010
     local_livekit_port: Port = 7880
     client_port: Port = 5173
+
+    # Metrics: the session server sets this for the bots it starts (a fresh directory per
+    # run) and serves what they write there on /metrics; without it a bot runs the same,
+    # its metrics unexported.
+    prometheus_multiproc_dir: DirectoryPath | None = None
 
     # Logging
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -32,6 +32,7 @@ from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_output import BaseOutputTransport
 
 from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
+from processors.turn_histograms import observe_turn
 
 TURN_METRICS_EVENT = "Turn metrics"
 NS_PER_MS = 1_000_000
@@ -72,7 +73,7 @@ def _ms(start: int | None, end: int | None) -> float | None:
 
 
 class TurnMetricsObserver(BaseObserver):
-    """Logs one `Turn metrics` record per turn and offers it to the client.
+    """Logs one `Turn metrics` record per turn, adds it to Prometheus, offers it to the client.
 
     A turn starts when the user's turn ends (or when the bot speaks unprompted, as in
     the greeting) and is reported once the bot has finished or been cut off, or when
@@ -168,4 +169,5 @@ class TurnMetricsObserver(BaseObserver):
             return
         record = {"room": self._room, "turn": turn.number, **turn.metrics()}
         logger.bind(event=TURN_METRICS_EVENT, **record).info(TURN_METRICS_EVENT)
+        observe_turn(record)
         await self._call_event_handler("on_turn_metrics", record)

@@ -41,9 +41,11 @@ def _levels(text: str) -> list[int]:
     return sorted({int(n) for n in text.split(",") if n.strip()})
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Read the command line."""
-    parser = argparse.ArgumentParser(prog="python -m bench compare", description=__doc__)
+SUMMARY = "our bot and LiveKit Agents side by side: latency, barge-in, concurrency, burst"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's options."""
     parser.add_argument("--quick", action="store_true", help="1 turn, concurrency and burst 1,2")
     parser.add_argument("--turns", type=int, default=9, help="turns per latency scenario")
     parser.add_argument("--concurrency", type=_levels, default=_levels("1,2,5,10,15,20,30"))
@@ -51,13 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--burst", type=_levels, default=_levels("1,5,10"))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--date", default=datetime.date.today().isoformat())
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.turns, args.concurrency, args.conversation_turns, args.burst = 1, [1, 2], 1, [1, 2]
-    return args
 
 
-async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Start everything, run every scenario, stop everything."""
     said = Speech(speech(QUESTION), speech(INTERRUPTION))
     results = Results()
@@ -84,11 +82,12 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run, print the table, write the files; 1 if any figure is missing."""
-    args = parse_args(argv)
+    if args.quick:
+        args.turns, args.concurrency, args.conversation_turns, args.burst = 1, [1, 2], 1, [1, 2]
     with tempfile.TemporaryDirectory(prefix="compare-bench-") as folder:
-        results = asyncio.run(run(args, Path(folder)))
+        results = asyncio.run(measure(args, Path(folder)))
     results["meta"]["commit"] = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
