@@ -14,14 +14,11 @@ import argparse
 import asyncio
 import io
 import json
-import subprocess
-import tempfile
-import wave
-from pathlib import Path
 
 import aiohttp
 from pipecat.workers.runner import WorkerRunner
 
+from bench.speech import speech
 from bench.stats import report
 from bot.logging import setup_logging
 from bot.pipeline import build_worker
@@ -31,18 +28,6 @@ from tests.fake_transport import FakeTransport
 OVERHEAD_TARGET_MS = 25.0
 BARGE_IN_TARGET_MS = 30.0
 LONG_REPLY = " ".join("amber basil cedar dahlia ember fennel garnet hazel".split() * 5)
-
-
-def speech(text: str) -> bytes:
-    """16 kHz mono PCM16 of `text` from espeak-ng."""
-    with tempfile.TemporaryDirectory() as folder:
-        raw, pcm = Path(folder) / "raw.wav", Path(folder) / "16k.wav"
-        subprocess.run(["espeak-ng", "-s", "160", "-w", str(raw), text], check=True)
-        subprocess.run(
-            ["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(pcm)], check=True
-        )
-        with wave.open(str(pcm)) as wav:
-            return wav.readframes(wav.getnframes())
 
 
 def records(logs: io.StringIO) -> list[dict]:

@@ -14,10 +14,12 @@ from pipecat.workers.runner import WorkerRunner
 
 from bot.control import EndReason, NoControl
 from bot.launch import Assignment
+from bot.livekit_transport import PausableLiveKitTransport
 from bot.pipeline import build_worker
 from bot.saved_conversation import SavedConversation
 from bot.settings import Settings
 from bot.tokens import mint_token
+from bot.tracing import start_conversation
 from processors.redaction import Redactor
 
 AGENT_TOKEN_TTL = timedelta(hours=6)
@@ -123,7 +125,7 @@ async def _serve(
     room = assignment.room
     started = time.monotonic()
     async with aiohttp.ClientSession() as http:
-        transport = LiveKitTransport(
+        transport = PausableLiveKitTransport(
             url=settings.livekit_url,
             token=mint_agent_token(settings, room, attributes),
             room_name=room,
@@ -142,6 +144,7 @@ async def _serve(
             context=conversation.context,
             on_context_changed=conversation.save,
         )
+        start_conversation(worker, assignment.trace_context)
         # Signals are ours to handle, so every end of the session has a known reason.
         runner = WorkerRunner(handle_sigint=False, handle_sigterm=False)
         connected = asyncio.Event()

@@ -49,7 +49,14 @@ def create_chat_app(
             model = str(body["model"])
         except (ValueError, KeyError, TypeError):
             return _error(400, "body must be JSON with 'model' and 'messages'")
-        log.add(kind="chat", body=body, headers=dict(request.headers), at=time.monotonic())
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+        log.add(
+            kind="chat",
+            request=completion_id,
+            body=body,
+            headers=dict(request.headers),
+            at=time.monotonic(),
+        )
         failure = await faults.early_answer(
             garbage=web.Response(
                 text="data: this is not json\n\n", content_type="text/event-stream"
@@ -59,7 +66,6 @@ def create_chat_app(
         if failure is not None:
             return failure
 
-        completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if not body.get("stream"):
             text = "".join([token async for token in responder.respond(messages, model)])
             message = {"role": "assistant", "content": text}
@@ -74,22 +80,24 @@ def create_chat_app(
             )
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        role = _chunk(completion_id, model, {"role": "assistant"}, None)
-        await faults.start_stream(request, response, role)
         sent = 0
 
         async def tokens() -> AsyncIterator[bytes]:
             nonlocal sent
             async for token in responder.respond(messages, model):
                 sent += 1
+                if sent == 1:
+                    log.add(kind="chat_first_token", request=completion_id, at=time.monotonic())
                 yield _chunk(completion_id, model, {"content": token}, None)
 
         try:
+            role = _chunk(completion_id, model, {"role": "assistant"}, None)
+            await faults.start_stream(request, response, role)
             if not await faults.stream(request, response, tokens()):
                 return response
         except ConnectionResetError:
             # The client went away mid-reply (an interruption, or the bot leaving).
-            log.add(kind="chat_cancelled", at=time.monotonic())
+            log.add(kind="chat_cancelled", request=completion_id, at=time.monotonic())
             return response
         await response.write(_chunk(completion_id, model, {}, "stop"))
         usage = {"prompt_tokens": 1, "completion_tokens": sent, "total_tokens": sent + 1}
@@ -102,7 +110,7 @@ def create_chat_app(
             "usage": usage,
         }
         await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
-        log.add(kind="chat_done", at=time.monotonic())
+        log.add(kind="chat_done", request=completion_id, at=time.monotonic())
         await response.write_eof()
         return response
 

@@ -5,10 +5,14 @@ warm pool) is one implementation, and a backend that dispatches bots to worker h
 can be another, reporting through the same `BotStatus`.
 """
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.launch import Assignment
 from server.bot_status import BotStatus
+
+# Where a session's bot came from: loaded in advance, started for the session, or
+# dispatched to a worker host (which keeps its own processes loaded).
+Pool = Literal["warm", "cold", "dispatched"]
 
 
 class BotHandle(Protocol):
@@ -16,6 +20,7 @@ class BotHandle(Protocol):
 
     status: BotStatus
     stop_requested: bool
+    pool: Pool
     # The LiveKit worker hosting the bot; None for the server's own processes.
     worker_id: str | None
 
@@ -35,6 +40,11 @@ class BotHandle(Protocol):
 
 class BotBackend(Protocol):
     """Starts bots for rooms."""
+
+    @property
+    def standby_count(self) -> int:
+        """Bots loaded in reserve, ready for a room."""
+        ...
 
     async def start(self) -> None:
         """Get ready to launch (for example, warm standby bots)."""

@@ -29,6 +29,11 @@ class DispatchBackend:
             self._settings.livekit_api_secret.get_secret_value(),
         )
 
+    @property
+    def standby_count(self) -> int:
+        """None here: worker hosts keep their own idle processes."""
+        return 0
+
     async def start(self) -> None:
         """Nothing to warm: worker hosts keep their own idle processes."""
 

@@ -22,6 +22,7 @@ from bot.control import ControlMessage
 from bot.control_socket import ControlAddress
 from bot.launch import Assignment
 from bot.settings import Settings
+from server.bot_backend import Pool
 from server.bot_status import BotStatus
 
 # How long a dispatch may go without a worker accepting its job before it is retried.
@@ -64,6 +65,7 @@ class DispatchedBot:
         self._code = 0
         self.status = BotStatus()
         self.stop_requested = False
+        self.pool: Pool = "dispatched"
         self.worker_id: str | None = None
         self.redispatches = 0
         self._pid: int | None = None

@@ -1,0 +1,162 @@
+"""A person in the room, as the benchmarks see one: speaks WAVs in real time, listens.
+
+It joins through the session server's `/connect` like the browser client, so the bot is
+a real bot spawned by the real server, and it times the two moments only a listener
+knows: when its last voiced audio left, and when the bot's first audio came back.
+The bot's own figures for the turn arrive as the `turn-metrics` messages it sends
+every client.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from engines import tone
+from tests.participant import LISTEN_RATE, MIC_RATE, Participant
+
+# A 10 ms window counts as voiced above this RMS (about -40 dBFS); espeak-ng pads
+# its sentences with exact silence.
+VOICED_RMS = 330.0
+# A received frame holds bot audio when a sample exceeds this (the tone code's beeps
+# peak at ~9800; Opus noise on silence stays far below).
+HEARD_PEAK = 1500
+WINDOW = MIC_RATE // 100
+
+
+def last_voiced_sample(pcm: bytes) -> int:
+    """Index just past the last voiced 10 ms window of 16 kHz PCM16 speech."""
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype=np.int16).astype(np.float32)
+    count = len(samples) // WINDOW
+    if count == 0:
+        return 0
+    rms = np.sqrt((samples[: count * WINDOW].reshape(count, WINDOW) ** 2).mean(axis=1))
+    voiced = np.flatnonzero(rms > VOICED_RMS)
+    return int((voiced[-1] + 1) * WINDOW) if voiced.size else 0
+
+
+def _has_sound(pcm: bytes) -> bool:
+    samples = np.frombuffer(pcm, dtype=np.int16)
+    return bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > HEARD_PEAK
+
+
+@dataclass
+class Said:
+    """One utterance the listener spoke, and when its last voiced audio left."""
+
+    started_at: float
+    speech_end: float
+
+
+@dataclass
+class HeardTurn:
+    """What the listener observed of one turn."""
+
+    speech_end: float
+    heard: float | None
+    words: list[int]
+    bot: dict[str, Any] | None
+
+
+@dataclass
+class Listener:
+    """A LiveKit participant in one room served by one bot."""
+
+    participant: Participant
+    room: str
+    greeting: str
+    _seen_metrics: int = field(default=0)
+
+    @classmethod
+    async def join(cls, server_url: str, greeting: str, timeout_s: float = 30) -> "Listener":
+        """`POST /connect`, join the room, and wait until the greeting was heard."""
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{server_url}/connect", json={}) as response:
+                response.raise_for_status()
+                body = await response.json()
+        participant = Participant()
+        await participant.join(body["url"], body["token"])
+        listener = cls(participant, body["room"], greeting)
+        expected = tone.code(greeting)
+        await listener._wait(lambda: listener.words() == expected, timeout_s, "the greeting")
+        listener._seen_metrics = len(listener.bot_metrics())
+        return listener
+
+    async def say(self, pcm: bytes) -> Said:
+        """Speak 16 kHz PCM16 at real-time pace; return once its last voiced audio left."""
+        first = self.participant.queued_samples
+        started_at = time.monotonic()
+        self.participant.say(pcm)
+        last = first + max(1, last_voiced_sample(pcm)) - 1
+        await self._wait(lambda: self.participant.sent_at(last), len(pcm) / 32000 + 5, "speech")
+        speech_end = self.participant.sent_at(last)
+        assert speech_end is not None
+        return Said(started_at, speech_end)
+
+    async def turn(self, pcm: bytes, reply: str, timeout_s: float = 20) -> HeardTurn:
+        """Ask, wait for the reply to be heard through, and return what was observed.
+
+        A turn whose reply never comes ends after `timeout_s` with no `heard` moment.
+        """
+        said = await self.say(pcm)
+        expected = tone.code(reply)
+        try:
+            await self._wait(lambda: self._new_metrics(), timeout_s, "the bot's turn metrics")
+            await self._wait(
+                lambda: self.words(said.started_at)[-len(expected) :] == expected,
+                3,
+                "the whole reply",
+            )
+        except TimeoutError:
+            pass
+        metrics = self._new_metrics()
+        self._seen_metrics = len(self.bot_metrics())
+        return HeardTurn(
+            speech_end=said.speech_end,
+            heard=self.first_sound(said.speech_end),
+            words=self.words(said.started_at),
+            bot=metrics[-1] if metrics else None,
+        )
+
+    def words(self, since: float = 0.0) -> list[int]:
+        """The tone-coded words heard since a moment."""
+        return tone.decode(self.participant.audio(since), LISTEN_RATE)
+
+    def first_sound(self, since: float) -> float | None:
+        """When the first frame carrying sound arrived after `since`."""
+        return next(
+            (at for at, pcm in self.participant.heard if at > since and _has_sound(pcm)), None
+        )
+
+    def quiet_since(self, seconds: float) -> bool:
+        """Whether nothing was heard for the last `seconds`."""
+        loud = [at for at, pcm in self.participant.heard[-200:] if _has_sound(pcm)]
+        return not loud or time.monotonic() - loud[-1] >= seconds
+
+    def bot_metrics(self) -> list[dict[str, Any]]:
+        """The user turns' `turn-metrics` records the bot sent, in order."""
+        out = []
+        for message in self.participant.messages:
+            data = message.get("data")
+            if isinstance(data, dict) and data.get("type") == "turn-metrics":
+                out.append(data)
+        return out
+
+    def _new_metrics(self) -> list[dict[str, Any]]:
+        fresh = self.bot_metrics()[self._seen_metrics :]
+        return [m for m in fresh if m.get("voice_to_voice_ms") is not None]
+
+    async def leave(self) -> None:
+        """Leave the room."""
+        await self.participant.leave()
+
+    @staticmethod
+    async def _wait(condition: Any, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {what} within {timeout_s:.0f}s")
+            await asyncio.sleep(0.02)

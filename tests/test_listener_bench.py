@@ -1,0 +1,31 @@
+"""The listener bench's quick run, through the real livekit-server, as the suite runs it.
+
+`python -m bench.listener --quick` must find every hop of every turn (it exits 1
+otherwise) and write a results file a later run can be compared with.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.listener.__main__ import main
+from bench.listener.hops import HOPS
+
+pytestmark = pytest.mark.e2e
+
+
+def test_quick_run_finds_every_hop(tmp_path: Path) -> None:
+    assert main(["--quick", "--out", str(tmp_path), "--label", "quick"]) == 0
+    (result_file,) = tmp_path.glob("*-listener-quick.json")
+    result = json.loads(result_file.read_text())
+    assert len(result["turns"]) == 3
+    assert result["options"]["bot"]["vad_stop_secs"] == 0.2
+    assert result["commit"]
+    for turn in result["turns"]:
+        moments = [turn["hops"][name] for name in HOPS]
+        # Hops come in causal order, and the bot's own figure was received.
+        assert moments == sorted(moments), turn
+        assert turn["bot_voice_to_voice_ms"] is not None
+    assert result["replies_heard_whole"] == 3
+    assert list(tmp_path.glob("*-listener-quick.png"))
