@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     worker_idle_processes: Annotated[int, Field(ge=0, le=20)] = 2
     worker_health_host: str = "127.0.0.1"
     worker_health_port: Annotated[int, Field(ge=0, lt=65536)] = 8082
+    worker_metrics_port: Port | None = None
 
     # Local mode (scripts/run starts a local engine for each engine not configured above)
     local_stt_model: str = "tiny.en"

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import signal
+import tempfile
 
 import aiohttp
 from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
@@ -120,6 +121,10 @@ class WorkerHost:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        # Job processes write their Prometheus metrics here (prometheus-client's
+        # multiprocess mode); livekit-agents sums them on WORKER_METRICS_PORT.
+        self._metrics_dir = tempfile.TemporaryDirectory(prefix="voice-agent-worker-metrics-")
+        metrics = settings.worker_metrics_port is not None
         self._server = AgentServer(
             ws_url=settings.livekit_url,
             api_key=settings.livekit_api_key.get_secret_value(),
@@ -132,6 +137,8 @@ class WorkerHost:
             shutdown_process_timeout=settings.bot_stop_grace_s,
             setup_fnc=prewarm,
             preload_modules=PRELOADED_MODULES,
+            prometheus_port=settings.worker_metrics_port,
+            prometheus_multiproc_dir=self._metrics_dir.name if metrics else None,
         )
         self._server.rtc_session(run_job, agent_name=settings.agent_name, on_request=self._accept)
 
@@ -174,6 +181,7 @@ class WorkerHost:
             logger.info("Drained")
         await self._server.aclose()
         await asyncio.gather(running, return_exceptions=True)
+        self._metrics_dir.cleanup()
         return 0
 
 

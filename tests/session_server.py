@@ -17,6 +17,18 @@ from tests.livekit_server import free_tcp_port
 from tests.waiting import answers
 
 
+async def scrape(url: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text endpoint; 0 if absent."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as response:
+            text = await response.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
 @dataclass
 class SessionServer:
     """`python -m server` with settings given as variables; its log (and its bots') in a file."""
@@ -87,14 +99,7 @@ class SessionServer:
 
     async def metric(self, name: str, **labels: str) -> float:
         """One sample of `/metrics`, read from loopback as a local Prometheus would; 0 if absent."""
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{self.url}/metrics") as response:
-                text = await response.text()
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and sample.labels == labels:
-                    return sample.value
-        return 0.0
+        return await scrape(f"{self.url}/metrics", name, **labels)
 
     def log_text(self) -> str:
         return self.log_path.read_text()

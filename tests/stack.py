@@ -77,6 +77,11 @@ class Stack:
         """The log records of the server and the worker hosts (where dispatched bots log)."""
         return self.server.records() + [r for w in self.workers for r in w.records()]
 
+    async def metric(self, name: str, **labels: str) -> float:
+        """A metric summed over the server and the worker hosts (where dispatched bots count)."""
+        values = [await w.metric(name, **labels) for w in self.workers]
+        return await self.server.metric(name, **labels) + sum(values)
+
     def log_text(self) -> str:
         """Every log line of the run."""
         return self.server.log_text() + "".join(w.log_path.read_text() for w in self.workers)

@@ -303,7 +303,7 @@ async def test_tts_hang_is_reported_and_the_next_turn_works(
     stack.transcriber.script[:] = [scripted("opening gambit"), scripted("retried gambit")]
     stack.reply_queue[:] = [lost, reply]
     counted = {"name": "voice_agent_engine_errors_total", "engine": "tts", "kind": "timeout"}
-    timeouts_before = await stack.server.metric(**counted)
+    timeouts_before = await stack.metric(**counted)
     stack.engines.chatterbox.faults.hang = True
     try:
         caller.participant.say(speak("Say something please."))
@@ -311,7 +311,7 @@ async def test_tts_hang_is_reported_and_the_next_turn_works(
     finally:
         stack.engines.chatterbox.faults.hang = False
     assert any("speech" in e.lower() for e in caller.errors()), caller.errors()
-    assert await stack.server.metric(**counted) - timeouts_before == 1
+    assert await stack.metric(**counted) - timeouts_before == 1
     await ask(caller, speak("Say something please."), reply)
     await caller.participant.leave()
 
@@ -323,7 +323,7 @@ async def test_llm_rate_limits_are_retried(stack: Stack, speak: Callable[[str], 
     stack.reply_queue[:] = [reply]
     requests_before = len(stack.engines.chat.log.of_kind("chat"))
     counted = {"name": "voice_agent_engine_retries_total", "engine": "llm", "kind": "status"}
-    retries_before = await stack.server.metric(**counted)
+    retries_before = await stack.metric(**counted)
     stack.engines.chat.faults.statuses[:] = [429, 429]
     stack.engines.chat.faults.retry_after = "0.2"
     try:
@@ -331,7 +331,7 @@ async def test_llm_rate_limits_are_retried(stack: Stack, speak: Callable[[str], 
     finally:
         stack.engines.chat.faults.retry_after = None
     assert len(stack.engines.chat.log.of_kind("chat")) - requests_before == 3
-    assert await stack.server.metric(**counted) - retries_before == 2
+    assert await stack.metric(**counted) - retries_before == 2
     assert not caller.errors()
     await caller.participant.leave()
 

@@ -13,6 +13,7 @@ import aiohttp
 
 from bot.launch import env_value
 from tests.livekit_server import free_tcp_port
+from tests.session_server import scrape
 from tests.waiting import answers, until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,13 +25,19 @@ class WorkerHost:
 
     process: subprocess.Popen
     health_port: int
+    metrics_port: int
     log_path: Path
 
     @classmethod
     async def start(cls, folder: Path, settings: dict[str, object], name: str) -> "WorkerHost":
         """Start it and wait until it has registered and loaded its idle job processes."""
-        port = free_tcp_port()
-        variables = {**settings, "worker_health_port": port, "log_format": "json"}
+        port, metrics_port = free_tcp_port(), free_tcp_port()
+        variables = {
+            **settings,
+            "worker_health_port": port,
+            "worker_metrics_port": metrics_port,
+            "log_format": "json",
+        }
         env = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", "/tmp"),
@@ -46,7 +53,7 @@ class WorkerHost:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        host = cls(process=process, health_port=port, log_path=log_path)
+        host = cls(process=process, health_port=port, metrics_port=metrics_port, log_path=log_path)
         if not await answers(f"http://127.0.0.1:{port}/", process, timeout=60):
             host.kill_group()
             raise RuntimeError(f"worker host did not start:\n{log_path.read_text()[-3000:]}")
@@ -83,6 +90,10 @@ class WorkerHost:
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{self.health_port}/worker") as response:
                 return json.loads(await response.text())
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """One sample of its bots' summed metrics; 0 if absent."""
+        return await scrape(f"http://127.0.0.1:{self.metrics_port}/metrics", name, **labels)
 
     def records(self) -> list[dict[str, Any]]:
         out = []
