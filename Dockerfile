@@ -1,5 +1,6 @@
 # The session server, the bot and the built client in one image: `python -m server`
-# spawns one bot per room and serves the page at /, so production is one origin.
+# spawns one bot per room (or dispatches rooms to worker hosts) and serves the page at /,
+# so production is one origin. `python -m bot worker` runs a worker host from the same image.
 FROM node:20-slim AS client
 WORKDIR /client
 COPY client/package.json client/package-lock.json ./
@@ -23,7 +24,7 @@ COPY processors ./processors
 COPY services ./services
 COPY engines ./engines
 COPY server ./server
-RUN pip install .
+RUN pip install ".[scale]"
 COPY --from=client /client/dist ./client/dist
 
 USER agent

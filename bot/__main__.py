@@ -7,6 +7,9 @@ the bot reports on. A bot given `--control-fd` takes its configuration from the
 environment alone: the supervisor built it, and a `.env` in the working directory was
 not meant for this bot.
 
+`python -m bot worker` runs a worker host instead (`bot.worker`): LiveKit's agent
+dispatch sends it rooms.
+
 Exit codes: 0 when the session ends normally (the room emptied, nobody came within
 BOT_IDLE_TIMEOUT_S, the SFU went away, or SIGTERM/SIGINT), 1 on an unexpected failure,
 2 on bad configuration, arguments or assignment, 3 when LiveKit could not be reached
@@ -68,6 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the bot; return the process exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:
+        from bot.worker import main as run_worker_host
+
+        return run_worker_host()
     args = parse_args(argv)
     supervised = args.control_fd is not None
     try:

@@ -7,6 +7,8 @@ LiveKit provides the transport in production (`bot.room`); tests and benchmarks 
 their own, so everything here runs without an SFU.
 """
 
+from collections.abc import Awaitable, Callable
+
 import aiohttp
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
@@ -132,8 +134,14 @@ def build_worker(
     http: aiohttp.ClientSession,
     room: str,
     redactor: Redactor,
+    context: LLMContext | None = None,
+    on_context_changed: Callable[[], Awaitable[None]] | None = None,
 ) -> PipelineWorker:
-    """Assemble the pipeline for one room and the worker that runs it."""
+    """Assemble the pipeline for one room and the worker that runs it.
+
+    `context` carries a conversation restored from an earlier bot; `on_context_changed`
+    runs each time a user or bot turn has been added to it, so it can be saved.
+    """
     vad = VADProcessor(
         vad_analyzer=SileroVADAnalyzer(
             params=VADParams(
@@ -144,9 +152,16 @@ def build_worker(
         )
     )
     user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
-        LLMContext(),
+        context or LLMContext(),
         user_params=LLMUserAggregatorParams(user_turn_strategies=create_turn_strategies(settings)),
     )
+    if on_context_changed is not None:
+
+        async def changed(*_: object) -> None:
+            await on_context_changed()
+
+        user_aggregator.add_event_handler("on_user_turn_message_added", changed)
+        assistant_aggregator.add_event_handler("on_assistant_turn_stopped", changed)
     pipeline = Pipeline(
         [
             transport.input(),

@@ -16,6 +16,7 @@ from bot.control import EndReason, NoControl
 from bot.launch import Assignment
 from bot.livekit_transport import PausableLiveKitTransport
 from bot.pipeline import build_worker
+from bot.saved_conversation import SavedConversation
 from bot.settings import Settings
 from bot.tokens import mint_token
 from bot.tracing import start_conversation
@@ -30,7 +31,13 @@ class LiveKitUnreachable(Exception):
     """The bot could not get into its room within LIVEKIT_CONNECT_TIMEOUT_S; safe to print."""
 
 
-def mint_agent_token(settings: Settings, room: str) -> str:
+# Sessions that ended this way are over for good: nothing to resume.
+FINISHED: frozenset[EndReason] = frozenset({"room_empty", "nobody_came"})
+
+
+def mint_agent_token(
+    settings: Settings, room: str, attributes: dict[str, str] | None = None
+) -> str:
     """A token that lets this bot join, publish and subscribe in one room only."""
     return mint_token(
         api_key=settings.livekit_api_key.get_secret_value(),
@@ -39,6 +46,7 @@ def mint_agent_token(settings: Settings, room: str) -> str:
         identity=settings.bot_identity,
         participant_type="agent",
         ttl=AGENT_TOKEN_TTL,
+        attributes=attributes,
     ).jwt
 
 
@@ -61,18 +69,29 @@ async def until_someone_listens(transport: LiveKitTransport) -> None:
 
 
 async def run_room(
-    settings: Settings, assignment: Assignment, redactor: Redactor, control: NoControl
+    settings: Settings,
+    assignment: Assignment,
+    redactor: Redactor,
+    control: NoControl,
+    *,
+    handle_signals: bool = True,
+    attributes: dict[str, str] | None = None,
 ) -> EndReason:
     """Serve one room until it empties, nobody comes, the SFU goes away, or a signal.
 
-    Every resource the session holds (HTTP sessions, sockets, the pipeline's
-    buffers) is released before this returns.
+    A conversation an earlier bot saved for this room (`bot/context_store.py`) is
+    resumed, opening with RESUME_LINE instead of the greeting. Every resource the
+    session holds (HTTP sessions, sockets, the pipeline's buffers) is released before
+    this returns.
 
     Args:
         settings: The bot's configuration.
         assignment: The room to serve and the trace the session belongs to.
         redactor: The log redactor, told about conversation text.
         control: Where "joined" is reported (the caller reports the end).
+        handle_signals: End the session on SIGTERM/SIGINT; a worker host's job leaves
+            them to the host, which drains instead.
+        attributes: Participant attributes for the bot (a worker host's job ids).
 
     Returns:
         Why the session ended.
@@ -82,12 +101,33 @@ async def run_room(
             Pipecat's transport retries connecting on its own and would otherwise keep
             the process waiting for as long as the SFU stays away.
     """
+    conversation = await SavedConversation.open(settings, assignment.room)
+    try:
+        reason = await _serve(
+            settings, assignment, redactor, control, conversation, handle_signals, attributes
+        )
+        if reason in FINISHED:
+            await conversation.forget()
+        return reason
+    finally:
+        await conversation.close()
+
+
+async def _serve(
+    settings: Settings,
+    assignment: Assignment,
+    redactor: Redactor,
+    control: NoControl,
+    conversation: SavedConversation,
+    handle_signals: bool,
+    attributes: dict[str, str] | None,
+) -> EndReason:
     room = assignment.room
     started = time.monotonic()
     async with aiohttp.ClientSession() as http:
         transport = PausableLiveKitTransport(
             url=settings.livekit_url,
-            token=mint_agent_token(settings, room),
+            token=mint_agent_token(settings, room, attributes),
             room_name=room,
             params=LiveKitParams(
                 audio_in_enabled=True,
@@ -96,7 +136,13 @@ async def run_room(
             ),
         )
         worker = build_worker(
-            transport=transport, settings=settings, http=http, room=room, redactor=redactor
+            transport=transport,
+            settings=settings,
+            http=http,
+            room=room,
+            redactor=redactor,
+            context=conversation.context,
+            on_context_changed=conversation.save,
         )
         start_conversation(worker, assignment.trace_context)
         # Signals are ours to handle, so every end of the session has a known reason.
@@ -130,7 +176,8 @@ async def run_room(
             asyncio.create_task(leave_if_nobody_comes()),
         ]
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+        for sig in signals:
             loop.add_signal_handler(
                 sig, lambda: watches.append(asyncio.create_task(end("signal", "Stop signal")))
             )
@@ -155,7 +202,10 @@ async def run_room(
             someone_joined.set()
             logger.info("First participant joined")
             await until_someone_listens(transport)
-            await worker.queue_frame(TTSSpeakFrame(settings.greeting))
+            if conversation.resumed:
+                logger.info("Resuming the conversation an earlier bot saved")
+            greeting = settings.resume_line if conversation.resumed else settings.greeting
+            await worker.queue_frame(TTSSpeakFrame(greeting))
 
         @transport.event_handler("on_participant_left")
         async def maybe_leave(t: LiveKitTransport, participant_id: str, reason: str) -> None:
@@ -172,7 +222,7 @@ async def run_room(
         try:
             await runner.run()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in signals:
                 loop.remove_signal_handler(sig)
             for watch in watches:
                 watch.cancel()

@@ -106,6 +106,19 @@ class Settings(BaseSettings):
     cors_allow_origins: Annotated[list[str], NoDecode] = ["http://localhost:5173"]
     client_dist_dir: Path = Path("client/dist")
 
+    # Scaling out: LiveKit's agent dispatch to worker hosts, conversation context in Redis
+    session_backend: Literal["process", "dispatch"] = "process"
+    session_server_url: str | None = None
+    agent_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")] = "voice-agent"
+    redis_url: SecretStr | None = None
+    context_ttl_s: Annotated[float, Field(gt=0, le=86_400)] = 3600
+    resume_line: str = "Sorry, I lost you for a moment."
+    max_jobs_per_worker: Annotated[int, Field(ge=1, le=100)] = 4
+    worker_idle_processes: Annotated[int, Field(ge=0, le=20)] = 2
+    worker_health_host: str = "127.0.0.1"
+    worker_health_port: Annotated[int, Field(ge=0, lt=65536)] = 8082
+    worker_metrics_port: Port | None = None
+
     # Local mode (scripts/run starts a local engine for each engine not configured above)
     local_stt_model: str = "tiny.en"
     local_tts_voice: str = "packaged"
@@ -141,6 +154,13 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("ws://", "wss://")):
             raise ValueError("must start with ws:// or wss://")
         return value
+
+    @field_validator("session_server_url")
+    @classmethod
+    def _session_server_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
 
     @field_validator("cors_allow_origins", "backchannel_words", mode="before")
     @classmethod
@@ -198,6 +218,13 @@ class Settings(BaseSettings):
         return f"{scheme}://{self.chatterbox_host}:{self.chatterbox_port}"
 
     @property
+    def control_url(self) -> str:
+        """Where bots on worker hosts report to this session server (a websocket)."""
+        host = "127.0.0.1" if self.server_host in {"0.0.0.0", "::"} else self.server_host
+        base = self.session_server_url or f"http://{host}:{self.token_server_port}"
+        return base.replace("http", "ws", 1) + "/agents/control"
+
+    @property
     def client_livekit_url(self) -> str:
         """The LiveKit URL handed to browsers, which may differ from the bots' own."""
         return self.livekit_public_url or self.livekit_url
@@ -211,6 +238,7 @@ class Settings(BaseSettings):
             self.voxtral_api_key,
             self.chatterbox_api_key,
             self.admin_token,
+            self.redis_url,
         ]
         return [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
 
@@ -225,6 +253,8 @@ SERVER_ONLY_FIELDS = frozenset(
         "admin_token",
         "max_concurrent_sessions",
         "bot_command",
+        "session_backend",
+        "session_server_url",
         "bot_warm_pool",
         "bot_start_timeout_s",
         "bot_stop_grace_s",

@@ -68,15 +68,22 @@ def mint_token(
     identity: str,
     participant_type: ParticipantType,
     ttl: timedelta,
+    attributes: dict[str, str] | None = None,
 ) -> IssuedToken:
-    """Sign a token that admits `identity` to `room` only, for `ttl`."""
+    """Sign a token that admits `identity` to `room` only, for `ttl`.
+
+    `attributes` are set on the participant when it joins (everyone in the room and
+    the SFU's webhooks see them).
+    """
     issued_at = datetime.now(UTC).replace(microsecond=0)
-    jwt = (
+    token = (
         api.AccessToken(api_key, api_secret)
         .with_identity(identity)
         .with_kind(_KINDS[participant_type])
         .with_ttl(ttl)
         .with_grants(_grants(participant_type, room))
-        .to_jwt()
     )
+    if attributes:
+        token = token.with_attributes(attributes)
+    jwt = token.to_jwt()
     return IssuedToken(jwt=jwt, expires_at=issued_at + ttl)

@@ -10,8 +10,9 @@ from typing import Literal, Protocol
 from bot.launch import Assignment
 from server.bot_status import BotStatus
 
-# Where a session's bot came from: loaded in advance, or started for the session.
-Pool = Literal["warm", "cold"]
+# Where a session's bot came from: loaded in advance, started for the session, or
+# dispatched to a worker host (which keeps its own processes loaded).
+Pool = Literal["warm", "cold", "dispatched"]
 
 
 class BotHandle(Protocol):
@@ -20,6 +21,8 @@ class BotHandle(Protocol):
     status: BotStatus
     stop_requested: bool
     pool: Pool
+    # The LiveKit worker hosting the bot; None for the server's own processes.
+    worker_id: str | None
 
     @property
     def pid(self) -> int | None:

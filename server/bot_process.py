@@ -40,6 +40,7 @@ class BotProcess:
         self.status = BotStatus()
         self.stop_requested = False
         self.pool: Pool = "cold"
+        self.worker_id: str | None = None
 
     @property
     def pid(self) -> int | None:

@@ -10,11 +10,13 @@ from loguru import logger
 
 from bot.settings import Settings
 from server.body_limit import BodySizeLimit
+from server.bot_backend import BotBackend
 from server.connect_outcomes import ConnectOutcomes
+from server.dispatch_backend import DispatchBackend
 from server.errors import install_error_handlers
 from server.process_backend import ProcessBackend
 from server.rate_limiter import RateLimiter
-from server.routes import connect, health, metrics, sessions, token
+from server.routes import agents, connect, health, metrics, sessions, token
 from server.server_metrics import ServerMetrics
 from server.session_manager import SessionManager
 from server.telemetry import TELEMETRY
@@ -25,9 +27,12 @@ MAX_BODY_BYTES = 16 * 1024
 def create_app(settings: Settings) -> FastAPI:
     """The session server for `settings`; its bots stop when the app shuts down."""
     server_metrics = ServerMetrics()
-    session_manager = SessionManager(
-        settings, ProcessBackend(settings, server_metrics), server_metrics
-    )
+    backend: BotBackend
+    if settings.session_backend == "dispatch":
+        backend = dispatch = DispatchBackend(settings)
+    else:
+        backend, dispatch = ProcessBackend(settings, server_metrics), None
+    session_manager = SessionManager(settings, backend, server_metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = session_manager
     app.state.metrics = server_metrics
+    app.state.dispatch = dispatch
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)
     app.add_middleware(
@@ -59,7 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(ConnectOutcomes, counter=server_metrics.connect_responses)
-    for module in (health, token, connect, sessions, metrics):
+    for module in (health, token, connect, sessions, metrics, agents):
         app.include_router(module.router)
     if settings.client_dist_dir.is_dir():
         # Production: the page and the API on one origin.

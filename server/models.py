@@ -56,7 +56,10 @@ class SessionInfo(BaseModel):
     session_id: str
     room: str
     identity: str
-    pid: int | None
+    pid: int | None = Field(description="the bot's process id, on its worker host if dispatched")
+    worker_id: str | None = Field(
+        default=None, description="the LiveKit worker serving the room (SESSION_BACKEND=dispatch)"
+    )
     state: Literal["starting", "running"]
     started_at: datetime
     uptime_s: float

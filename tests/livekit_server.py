@@ -41,7 +41,10 @@ def free_udp_range(size: int) -> int:
 
 @dataclass
 class LiveKitServer:
-    """One `livekit-server --dev` process with its own generated config."""
+    """One `livekit-server --dev` process with its own generated config.
+
+    With `redis` (an address), several of them form one multi-node SFU.
+    """
 
     process: subprocess.Popen
     port: int
@@ -52,12 +55,21 @@ class LiveKitServer:
         return f"ws://127.0.0.1:{self.port}"
 
     @classmethod
-    async def start(cls, folder: Path, api_key: str, api_secret: str) -> "LiveKitServer":
+    async def start(
+        cls,
+        folder: Path,
+        api_key: str,
+        api_secret: str,
+        *,
+        redis: str | None = None,
+        name: str = "livekit",
+    ) -> "LiveKitServer":
         """Start it and wait until it answers; fails the run with its log if it cannot."""
         if not BINARY.exists():
             raise RuntimeError(f"{BINARY} is missing: run scripts/install-livekit-server")
         port, tcp_port, udp_start = free_tcp_port(), free_tcp_port(), free_udp_range(UDP_PORTS)
-        config = folder / "livekit.yaml"
+        config = folder / f"{name}.yaml"
+        extra = f"redis:\n  address: {redis}\n" if redis else ""
         config.write_text(
             f"port: {port}\n"
             "bind_addresses: [127.0.0.1]\n"
@@ -69,9 +81,9 @@ class LiveKitServer:
             "keys:\n"
             f"  {api_key}: {api_secret}\n"
             "logging:\n"
-            "  level: info\n"
+            "  level: info\n" + extra
         )
-        log_path = folder / "livekit.log"
+        log_path = folder / f"{name}.log"
         process = subprocess.Popen(
             [str(BINARY), "--dev", "--config", str(config), "--node-ip", "127.0.0.1"],
             stdout=log_path.open("w"),

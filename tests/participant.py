@@ -26,6 +26,7 @@ class Participant:
     captured: list[tuple[float, int]] = field(default_factory=list)
     _pending: bytearray = field(default_factory=bytearray)
     _tasks: list[asyncio.Task] = field(default_factory=list)
+    _listening: dict[str, asyncio.Task] = field(default_factory=dict)
 
     async def join(self, url: str, token: str) -> None:
         """Connect, publish the microphone and start listening."""
@@ -33,7 +34,15 @@ class Participant:
         @self.room.on("track_subscribed")
         def on_track(track: rtc.Track, *_: object) -> None:
             if track.kind == rtc.TrackKind.KIND_AUDIO:
-                self._tasks.append(asyncio.create_task(self._listen(track)))
+                self._listening[track.sid] = asyncio.create_task(self._listen(track))
+                self._tasks.append(self._listening[track.sid])
+
+        @self.room.on("track_unsubscribed")
+        def on_track_gone(track: rtc.Track, *_: object) -> None:
+            # A later track may reuse the same receiver: its stream must not hear that one.
+            listening = self._listening.pop(track.sid, None)
+            if listening is not None:
+                listening.cancel()
 
         @self.room.on("data_received")
         def on_data(packet: rtc.DataPacket) -> None:

@@ -17,6 +17,18 @@ from tests.livekit_server import free_tcp_port
 from tests.waiting import answers
 
 
+async def scrape(url: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text endpoint; 0 if absent."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as response:
+            text = await response.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
 @dataclass
 class SessionServer:
     """`python -m server` with settings given as variables; its log (and its bots') in a file."""
@@ -32,7 +44,7 @@ class SessionServer:
 
     @classmethod
     async def start(
-        cls, folder: Path, settings: dict[str, object], admin_token: str
+        cls, folder: Path, settings: dict[str, object], admin_token: str, name: str = "server"
     ) -> "SessionServer":
         port = free_tcp_port()
         variables = {
@@ -46,7 +58,7 @@ class SessionServer:
             "HOME": os.environ.get("HOME", "/tmp"),
             **{name.upper(): env_value(value) for name, value in variables.items()},
         }
-        log_path = folder / "server.log"
+        log_path = folder / f"{name}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "server"],
             env=env,
@@ -69,6 +81,16 @@ class SessionServer:
             async with http.post(f"{self.url}{path}", json=body or {}) as response:
                 return response.status, await response.json()
 
+    async def end_all(self) -> None:
+        """End every session (`DELETE /sessions/{room}`)."""
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        async with aiohttp.ClientSession() as http:
+            for session in await self.sessions():
+                async with http.delete(
+                    f"{self.url}/sessions/{session['room']}", headers=headers
+                ) as response:
+                    assert response.status in {204, 404}, response.status
+
     async def sessions(self) -> list[dict[str, Any]]:
         headers = {"Authorization": f"Bearer {self.admin_token}"}
         async with aiohttp.ClientSession() as http:
@@ -77,14 +99,7 @@ class SessionServer:
 
     async def metric(self, name: str, **labels: str) -> float:
         """One sample of `/metrics`, read from loopback as a local Prometheus would; 0 if absent."""
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{self.url}/metrics") as response:
-                text = await response.text()
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and sample.labels == labels:
-                    return sample.value
-        return 0.0
+        return await scrape(f"{self.url}/metrics", name, **labels)
 
     def log_text(self) -> str:
         return self.log_path.read_text()

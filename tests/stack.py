@@ -16,6 +16,7 @@ from engines.scripted import ScriptedResponder, ScriptedTranscriptionStream, Ton
 from tests.conftest import ADMIN_TOKEN, SECRETS, Engines, running_engines
 from tests.livekit_server import LiveKitServer
 from tests.session_server import SessionServer
+from tests.worker_host import WorkerHost
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 GREETING = "Welcome aboard."
@@ -70,6 +71,20 @@ class Stack:
     transcriber: RoutedTranscriber
     replies: dict[str, str] = field(default_factory=dict)
     reply_queue: list[str] = field(default_factory=list)
+    workers: list[WorkerHost] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The log records of the server and the worker hosts (where dispatched bots log)."""
+        return self.server.records() + [r for w in self.workers for r in w.records()]
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """A metric summed over the server and the worker hosts (where dispatched bots count)."""
+        values = [await w.metric(name, **labels) for w in self.workers]
+        return await self.server.metric(name, **labels) + sum(values)
+
+    def log_text(self) -> str:
+        """Every log line of the run."""
+        return self.server.log_text() + "".join(w.log_path.read_text() for w in self.workers)
 
 
 def respond(stack_replies: dict[str, str], queue: list[str]) -> Callable[[str], str]:
@@ -85,11 +100,15 @@ def respond(stack_replies: dict[str, str], queue: list[str]) -> Callable[[str], 
 
 
 async def start_stack(
-    folder: Path, backends: Backends | None = None, **overrides: object
+    folder: Path,
+    backends: Backends | None = None,
+    session_backend: str = "process",
+    **overrides: object,
 ) -> AsyncIterator[Stack]:
     """Start everything; stop it all when the caller is done.
 
     The engines are the scripted stand-ins unless `backends` (real models) are given.
+    With `session_backend="dispatch"` the server dispatches rooms to one worker host.
     """
     transcriber = RoutedTranscriber()
     replies: dict[str, str] = {}
@@ -115,16 +134,23 @@ async def start_stack(
                 "bot_idle_timeout_s": 60,
                 "bot_start_timeout_s": 30,
                 "max_concurrent_sessions": 4,
-                # Teardown stops the server; a test that failed mid-conversation must not
-                # hold it for the default drain.
+                "session_backend": session_backend,
+                "agent_name": "voice-agent-test",
+                # Teardown stops the server (and worker); a test that failed
+                # mid-conversation must not hold it for the default drain.
                 "drain_timeout_s": 2,
                 **overrides,
             }
+            workers = []
+            if session_backend == "dispatch":
+                workers.append(await WorkerHost.start(folder, settings, "worker"))
             server = await SessionServer.start(folder, settings, ADMIN_TOKEN)
             try:
-                yield Stack(livekit, engines, server, transcriber, replies, queue)
+                yield Stack(livekit, engines, server, transcriber, replies, queue, workers)
             finally:
                 server.stop()
+                for worker in workers:
+                    worker.stop()
     finally:
         livekit.stop()
         keep_artifacts(folder)

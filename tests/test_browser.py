@@ -58,12 +58,17 @@ def timeline_wav(folder: Path, name: str, parts: list[bytes | float]) -> Path:
     return path
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+@pytest_asyncio.fixture(loop_scope="module", scope="module", params=["process", "dispatch"])
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """The page's stack, with bots as server processes or dispatched to a worker host."""
     if not (CLIENT_DIST / "index.html").exists():
         pytest.fail("client/dist is missing: scripts/install builds it")
-    folder = tmp_path_factory.mktemp("browser")
-    async for running in start_stack(folder, client_dist_dir=str(CLIENT_DIST)):
+    folder = tmp_path_factory.mktemp(f"browser-{request.param}")
+    async for running in start_stack(
+        folder, session_backend=request.param, client_dist_dir=str(CLIENT_DIST)
+    ):
         yield running
 
 

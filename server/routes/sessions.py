@@ -27,6 +27,7 @@ async def list_sessions(sessions: SessionsDep) -> list[SessionInfo]:
             room=s.room,
             identity=s.identity,
             pid=s.bot.pid if s.bot else None,
+            worker_id=s.bot.worker_id if s.bot else None,
             state=s.state,
             started_at=s.started_at,
             uptime_s=round(now - s.started_monotonic, 3),

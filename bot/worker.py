@@ -1,0 +1,201 @@
+"""`python -m bot worker`: a worker host that LiveKit's agent dispatch sends rooms to.
+
+livekit-agents' `AgentServer` is used only as the scheduler: it registers with the SFU
+under `AGENT_NAME` (explicit dispatch: only rooms the session server dispatches come
+here), reports this host's load, keeps `WORKER_IDLE_PROCESSES` job processes warm and
+runs each room in one of them. The job runs our Pipecat pipeline (`bot.room.run_room`);
+it never calls `ctx.connect()`, since the transport joins with the identity the job was
+accepted with, and a second connection under that identity would make the SFU drop
+one. SIGTERM or SIGINT drains: no new rooms, the conversations in progress go on for up
+to `DRAIN_TIMEOUT_S` (a second signal cuts that short), then the host exits 0.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+import tempfile
+
+import aiohttp
+from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
+from loguru import logger
+
+from bot.control import NoControl
+from bot.control_socket import ControlAddress, SocketControl
+from bot.launch import Assignment
+from bot.logging import setup_logging
+from bot.settings import Settings, load_settings
+from processors.redaction import Redactor
+
+# livekit-server offers a job only to workers below its agents.target_load (0.7 by
+# default), so a full worker must report less than that.
+LOAD_CEILING = 0.65
+
+
+def worker_load(active_jobs: int, max_jobs: int) -> float:
+    """This host's load as reported to the SFU: `LOAD_CEILING` with `max_jobs` running."""
+    return LOAD_CEILING * active_jobs / max_jobs
+
+
+def load_threshold(max_jobs: int) -> float:
+    """The load from which the host refuses jobs: half a job short of `max_jobs`.
+
+    The half keeps float rounding from letting one job too many in. A request being
+    answered counts as one more job, so concurrent requests cannot overfill the host.
+    """
+    return worker_load(max_jobs, max_jobs) * (max_jobs - 0.5) / max_jobs
+
+
+def _logging(settings: Settings) -> Redactor:
+    return setup_logging(
+        level=settings.log_level,
+        json_format=settings.log_format == "json",
+        secrets=settings.secret_values(),
+        log_transcripts=settings.log_transcripts,
+    )
+
+
+# Imported once in the worker's fork server, so each job process starts with them loaded.
+PRELOADED_MODULES = ["bot.room", "bot.redis_context_store", "onnxruntime"]
+
+
+def _not_about_ctx_connect(record: logging.LogRecord) -> bool:
+    # livekit-agents warns when a job never calls ctx.connect(); ours never does, on purpose.
+    return "job_ctx.connect()" not in record.getMessage()
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Load settings and logging in a job process before a room arrives."""
+    settings = load_settings()
+    proc.userdata["settings"] = settings
+    proc.userdata["redactor"] = _logging(settings)
+    logging.getLogger("livekit.agents").addFilter(_not_about_ctx_connect)
+
+
+async def run_job(ctx: JobContext) -> None:
+    """Serve the job's room, reporting to the session server, then end the job.
+
+    Returning alone would not end it: livekit-agents waits for `ctx.shutdown()`.
+    """
+    from bot.room import LiveKitUnreachable, run_room
+
+    settings: Settings = ctx.proc.userdata["settings"]
+    redactor: Redactor = ctx.proc.userdata["redactor"]
+    room = ctx.job.room.name
+    logger.configure(extra={"room": room, "job_id": ctx.job.id})
+    address, trace_context = ControlAddress.from_metadata(ctx.job.metadata)
+    async with aiohttp.ClientSession() as http:
+        control: NoControl | None = NoControl()
+        if address is not None:
+            ids = {"worker_id": ctx.worker_id, "pid": str(os.getpid())}
+            control = await SocketControl.connect(http, address, **ids)
+        if control is None:
+            logger.info("The session server withdrew this dispatch; not joining")
+            ctx.shutdown("dispatch withdrawn")
+            return
+        try:
+            reason = await run_room(
+                settings,
+                Assignment(room, trace_context),
+                redactor,
+                control,
+                handle_signals=False,
+                attributes={"worker_id": ctx.worker_id, "job_id": ctx.job.id},
+            )
+            control.ended(reason)
+            logger.info("Session ended")
+        except LiveKitUnreachable as e:
+            logger.error(str(e))
+            control.error("livekit_unreachable", str(e))
+        except Exception:
+            logger.exception("The bot failed")
+            control.error("crashed", "the bot failed unexpectedly; its log has the traceback")
+        finally:
+            if isinstance(control, SocketControl):
+                await control.close()
+            ctx.shutdown("the conversation ended")
+
+
+class WorkerHost:
+    """One `AgentServer` configured from the settings, run until a signal drains it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        # Job processes write their Prometheus metrics here (prometheus-client's
+        # multiprocess mode); livekit-agents sums them on WORKER_METRICS_PORT.
+        self._metrics_dir = tempfile.TemporaryDirectory(prefix="voice-agent-worker-metrics-")
+        metrics = settings.worker_metrics_port is not None
+        self._server = AgentServer(
+            ws_url=settings.livekit_url,
+            api_key=settings.livekit_api_key.get_secret_value(),
+            api_secret=settings.livekit_api_secret.get_secret_value(),
+            host=settings.worker_health_host,
+            port=settings.worker_health_port,
+            num_idle_processes=settings.worker_idle_processes,
+            load_fnc=self._load,
+            load_threshold=load_threshold(settings.max_jobs_per_worker),
+            shutdown_process_timeout=settings.bot_stop_grace_s,
+            setup_fnc=prewarm,
+            preload_modules=PRELOADED_MODULES,
+            prometheus_port=settings.worker_metrics_port,
+            prometheus_multiproc_dir=self._metrics_dir.name if metrics else None,
+        )
+        self._server.rtc_session(run_job, agent_name=settings.agent_name, on_request=self._accept)
+
+    def _load(self, server: AgentServer) -> float:
+        return worker_load(len(server.active_jobs), self._settings.max_jobs_per_worker)
+
+    async def _accept(self, request: JobRequest) -> None:
+        # The transport's token carries the same identity (`bot.room.mint_agent_token`).
+        await request.accept(identity=self._settings.bot_identity, name="Voice agent")
+        logger.bind(room=request.room.name, job_id=request.id).info("Accepted a room")
+
+    async def serve(self) -> int:
+        """Run until SIGTERM or SIGINT, then drain; 0 when drained, 1 if the server failed."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        running = asyncio.create_task(self._server.run(devmode=False))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():
+            stopping.cancel()
+            error = running.exception()
+            logger.error(f"The worker stopped: {type(error).__name__ if error else 'closed'}")
+            await self._server.aclose()
+            return 1
+        jobs = len(self._server.active_jobs)
+        timeout = self._settings.drain_timeout_s
+        logger.info(f"Draining: no new rooms; up to {timeout:.0f}s for {jobs} conversation(s)")
+        # A zero timeout would mean "wait forever" to livekit-agents.
+        drain = asyncio.create_task(self._server.drain(timeout=max(timeout, 0.001)))  # type: ignore[arg-type]
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, drain.cancel)  # a second signal skips the drain
+        await asyncio.wait({drain})
+        if drain.cancelled():
+            logger.warning("Second stop signal: stopping the conversations now")
+        elif isinstance(drain.exception(), TimeoutError):
+            logger.warning(f"Conversations still running after {timeout:.0f}s; stopping them")
+        else:
+            logger.info("Drained")
+        await self._server.aclose()
+        await asyncio.gather(running, return_exceptions=True)
+        self._metrics_dir.cleanup()
+        return 0
+
+
+def main() -> int:
+    """Run one worker host; return the process exit code."""
+    import sys
+
+    from bot.settings import SettingsError
+
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        sys.stderr.write(f"{e}\n")
+        return 2
+    _logging(settings)
+    logger.bind(agent_name=settings.agent_name).info("Worker host starting")
+    return asyncio.run(WorkerHost(settings).serve())
