@@ -1,7 +1,8 @@
 """The voice pipeline, assembled for any Pipecat transport.
 
 transport in → Silero VAD → Voxtral STT → user turn aggregation → Cerebras LLM →
-text chunker → Chatterbox TTS → transport out → assistant aggregation
+text chunker → Chatterbox TTS → (preempted reply gate) → transport out → assistant
+aggregation
 
 LiveKit provides the transport in production (`bot.room`); tests and benchmarks pass
 their own, so everything here runs without an SFU.
@@ -31,6 +32,10 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from bot.logging import Redactor
 from bot.settings import Settings
+from processors.audio_timed_turn_stop import AudioTimedUserTurnStopStrategy
+from processors.pausing_vad import PausingSileroVADAnalyzer
+from processors.preempted_reply_gate import PreemptedReplyGate
+from processors.preemptive_turn_stop import PreemptiveUserTurnStopStrategy
 from processors.text_chunker import TextChunker
 from processors.transcript_log_guard import TranscriptLogGuard
 from processors.turn_metrics import TurnMetricsObserver
@@ -41,6 +46,8 @@ from services.voxtral_stt import VoxtralRealtimeSTTService, VoxtralSegmentedSTTS
 AUDIO_IN_SAMPLE_RATE = 16000
 AUDIO_OUT_SAMPLE_RATE = 24000
 TURN_METRICS_MESSAGE = "turn-metrics"
+# One Silero window (512 samples at 16 kHz).
+RESUME_MARGIN_SECS = 0.032
 
 
 def _secret(value) -> str | None:
@@ -95,12 +102,39 @@ def create_tts(settings: Settings, http: aiohttp.ClientSession) -> ChatterboxTTS
     )
 
 
+def vad_pause_secs(settings: Settings) -> float:
+    """Silence after which the VAD reports a pause: the STT finalizes what it has.
+
+    The turn still ends only after `VAD_STOP_SECS`; smart-turn judges every pause the
+    VAD reports, so it keeps one stop at `VAD_STOP_SECS`.
+    """
+    if settings.turn_stop_strategy == "smart_turn":
+        return settings.vad_stop_secs
+    return min(settings.vad_pause_secs, settings.vad_stop_secs)
+
+
+def create_vad(settings: Settings) -> VADProcessor:
+    """Silero VAD; with a pause shorter than the endpointing, the pausing variant."""
+    pause = vad_pause_secs(settings)
+    params = VADParams(
+        confidence=settings.vad_confidence, start_secs=settings.vad_start_secs, stop_secs=pause
+    )
+    if pause >= settings.vad_stop_secs:
+        return VADProcessor(vad_analyzer=SileroVADAnalyzer(params=params))
+    # Voice resuming a little after the turn would have ended still counts as resumed.
+    resume_secs = settings.vad_stop_secs - pause + RESUME_MARGIN_SECS
+    return VADProcessor(
+        vad_analyzer=PausingSileroVADAnalyzer(params=params, resume_secs=resume_secs)
+    )
+
+
 def create_turn_strategies(settings: Settings) -> UserTurnStrategies:
     """When a user turn starts (and may interrupt the bot) and when it ends.
 
     `speech_timeout` ends the turn as soon as the VAD's endpointing silence
-    (`VAD_STOP_SECS`) has passed and the final transcript is in; `smart_turn` lets the
-    smart-turn model judge whether the user has finished, at some CPU cost per pause.
+    (`VAD_STOP_SECS`) has passed and the final transcript is in, replying
+    preemptively if `PREEMPTIVE_GENERATION` is on; `smart_turn` lets the smart-turn
+    model judge whether the user has finished, at some CPU cost per pause.
     """
     interrupt = settings.enable_interruptions
     stop: BaseUserTurnStopStrategy
@@ -109,7 +143,14 @@ def create_turn_strategies(settings: Settings) -> UserTurnStrategies:
 
         stop = TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())
     else:
-        stop = SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)
+        # The VAD reported the stop after the pause; the turn waits out the rest.
+        rest = settings.vad_stop_secs - vad_pause_secs(settings)
+        if settings.preemptive_generation:
+            stop = PreemptiveUserTurnStopStrategy(user_speech_timeout=rest)
+        elif rest:
+            stop = AudioTimedUserTurnStopStrategy(user_speech_timeout=rest)
+        else:
+            stop = SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)
     return UserTurnStrategies(
         start=[
             VADUserTurnStartStrategy(enable_interruptions=interrupt),
@@ -128,23 +169,15 @@ def build_worker(
     redactor: Redactor,
 ) -> PipelineWorker:
     """Assemble the pipeline for one room and the worker that runs it."""
-    vad = VADProcessor(
-        vad_analyzer=SileroVADAnalyzer(
-            params=VADParams(
-                confidence=settings.vad_confidence,
-                start_secs=settings.vad_start_secs,
-                stop_secs=settings.vad_stop_secs,
-            )
-        )
-    )
     user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
         LLMContext(),
         user_params=LLMUserAggregatorParams(user_turn_strategies=create_turn_strategies(settings)),
     )
+    preempting = settings.preemptive_generation and settings.turn_stop_strategy == "speech_timeout"
     pipeline = Pipeline(
         [
             transport.input(),
-            vad,
+            create_vad(settings),
             create_stt(settings, http),
             user_aggregator,
             create_llm(settings),
@@ -153,6 +186,7 @@ def build_worker(
                 max_wait_s=settings.chunk_max_wait_ms / 1000,
             ),
             create_tts(settings, http),
+            *([PreemptedReplyGate()] if preempting else []),
             transport.output(),
             assistant_aggregator,
         ]

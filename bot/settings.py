@@ -71,9 +71,11 @@ class Settings(BaseSettings):
     # Voice activity and turn taking
     vad_start_secs: Annotated[float, Field(ge=0, le=2)] = 0.2
     vad_stop_secs: Annotated[float, Field(ge=0, le=5)] = 0.4
+    vad_pause_secs: Annotated[float, Field(ge=0, le=5)] = 0.064
     vad_confidence: Annotated[float, Field(gt=0, lt=1)] = 0.5
     turn_stop_strategy: Literal["speech_timeout", "smart_turn"] = "speech_timeout"
     enable_interruptions: bool = True
+    preemptive_generation: bool = True
 
     # Bot process
     bot_idle_timeout_s: Seconds = 120

@@ -12,6 +12,11 @@ failures deserve how many retries, because a person is waiting for the answer:
 A failed turn ends with a non-fatal error the client can show. Only credentials being
 refused (401, 403) takes the service out of use; other failures leave it ready for the
 next turn.
+
+A reply generated preemptively, before the user's turn has ended, streams on to the
+TTS at once (`processors.preempted_reply_gate` holds its audio instead); when it is
+withdrawn, the request is closed and an interruption tells everything downstream to
+drop what it holds of it.
 """
 
 import sys
@@ -26,7 +31,10 @@ from openai import (
     Timeout,
 )
 from openai._httpx2 import timeout_exceptions
+from pipecat.frames.frames import EagerEndOfTurnCancelFrame, Frame, InterruptionFrame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.cerebras.llm import CerebrasLLMService, CerebrasLLMSettings
+from pipecat.turns.speculation_gate import GatedFrame, SpeculationGate
 from pipecat.utils.errors import ErrorCategory
 
 RATE_LIMIT_RETRIES = 3
@@ -71,6 +79,16 @@ class _PolicyAsyncOpenAI(AsyncOpenAI):
         return super()._should_retry(response)
 
 
+class _ForwardingSpeculationGate(SpeculationGate):
+    """Tracks a speculative inference, so a withdrawal stops it, but holds nothing.
+
+    The TTS starts on the reply's text at once; its audio is held after the TTS.
+    """
+
+    def _begin(self) -> list[GatedFrame]:
+        return []
+
+
 class CerebrasPolicyLLMService(CerebrasLLMService):
     """`CerebrasLLMService` with per-status retry budgets and a request timeout."""
 
@@ -85,6 +103,18 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         """
         self._timeout_s = timeout_s
         super().__init__(**kwargs)
+        self._speculation_gate = _ForwardingSpeculationGate(name=f"{self}::SpeculationGate")
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Stop a withdrawn preemptive reply here and everywhere downstream."""
+        withdrawn = (
+            isinstance(frame, EagerEndOfTurnCancelFrame) and self._speculation_gate.is_speculating
+        )
+        await super().process_frame(frame, direction)
+        if withdrawn:
+            # The chunker drops its text, the TTS closes its request, the reply gate
+            # drops the audio it held: as for an interruption, though nothing was heard.
+            await self.push_frame(InterruptionFrame())
 
     def create_client(
         self,

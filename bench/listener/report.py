@@ -9,6 +9,7 @@ from typing import Any
 from bench.listener.hops import HOPS, LABELS, summary
 from bench.listener.run import BenchOptions, TurnResult
 from bench.stats import percentile
+from engines import tone
 
 GOAL_P50_MS = 600.0
 GOAL_P95_MS = 680.0
@@ -54,8 +55,15 @@ def build(options: BenchOptions, turns: list[TurnResult]) -> dict[str, Any]:
         },
         "listener_minus_bot_ms": {"p50": _p(gaps, 50), "p95": _p(gaps, 95)},
         "replies_heard_whole": sum(t.reply_heard_whole for t in turns),
+        "reply_words": tone.code(options.reply),
         "turns": [
-            {"hops": t.hops, "bot_voice_to_voice_ms": t.bot_voice_to_voice_ms, "bot": t.bot}
+            {
+                "hops": t.hops,
+                "bot_voice_to_voice_ms": t.bot_voice_to_voice_ms,
+                "bot": t.bot,
+                "reply_heard_whole": t.reply_heard_whole,
+                "words_heard": t.words_heard,
+            }
             for t in turns
         ],
     }

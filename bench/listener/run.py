@@ -31,7 +31,7 @@ class EngineDelays:
     llm_first_token_ms: float = 150.0
     llm_tokens_per_s: float = 200.0
     tts_first_audio_ms: float = 150.0
-    tts_realtime_factor: float = 0.5
+    tts_realtime_factor: float = 0.0
 
     def apply(self, engines: Engines) -> None:
         """Set the stand-ins' knobs."""
@@ -68,6 +68,7 @@ class TurnResult:
     bot_voice_to_voice_ms: float | None
     bot: dict[str, Any] | None
     reply_heard_whole: bool
+    words_heard: list[int]
 
 
 def _window(entries: list[dict[str, Any]], since: float) -> list[dict[str, Any]]:
@@ -88,6 +89,7 @@ def result_of(heard: HeardTurn, engines: Engines, since: float, reply: str) -> T
         bot=heard.bot,
         # The first beep after a long silence is sometimes garbled by the receiver.
         reply_heard_whole=heard.words in (expected, expected[1:]),
+        words_heard=heard.words,
     )
 
 
