@@ -184,6 +184,7 @@ def build_worker(
             TextChunker(
                 min_chars=settings.chunk_min_chars,
                 max_wait_s=settings.chunk_max_wait_ms / 1000,
+                first_at_clause=settings.chunk_first_at_clause,
             ),
             create_tts(settings, http),
             *([PreemptedReplyGate()] if preempting else []),

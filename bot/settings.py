@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     # Text chunking between LLM and TTS
     chunk_min_chars: Annotated[int, Field(ge=1, le=1000)] = 16
     chunk_max_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 200
+    chunk_first_at_clause: bool = True
 
     # Voice activity and turn taking
     vad_start_secs: Annotated[float, Field(ge=0, le=2)] = 0.2
