@@ -1,27 +1,42 @@
 """`python -m bot --room NAME`: run the voice agent in one LiveKit room.
 
-`python -m bot --standby` loads everything first, then reads the room's name from
-standard input: the session server keeps one such bot warm so a new conversation does
-not wait for Python to import the pipeline.
+`python -m bot --standby` loads everything first, then reads its assignment, one JSON
+line `{"room": ..., "trace_context": {...}}`, from standard input: that is how the
+session server starts every bot (`bot/launch.py`), with `--control-fd N` for the pipe
+the bot reports on. A bot given `--control-fd` takes its configuration from the
+environment alone: the supervisor built it, and a `.env` in the working directory was
+not meant for this bot.
 
 Exit codes: 0 when the session ends normally (the room emptied, nobody came within
-BOT_IDLE_TIMEOUT_S, or SIGTERM/SIGINT), 1 on an unexpected failure, 2 on bad
-configuration or arguments.
+BOT_IDLE_TIMEOUT_S, the SFU went away, or SIGTERM/SIGINT), 1 on an unexpected failure,
+2 on bad configuration, arguments or assignment, 3 when LiveKit could not be reached
+within LIVEKIT_CONNECT_TIMEOUT_S.
 """
 
 import argparse
 import asyncio
-import re
 import sys
 
 from loguru import logger
 
-ROOM_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+from bot.control import ControlChannel, NoControl
+from bot.launch import (
+    CONTROL_FD_FLAG,
+    EXIT_FAILED,
+    EXIT_LIVEKIT_UNREACHABLE,
+    EXIT_OK,
+    EXIT_USAGE,
+    ROOM_FLAG,
+    STANDBY_FLAG,
+    Assignment,
+    AssignmentError,
+)
+from bot.names import NAME_RULE, is_valid_name
 
 
 def _room_name(value: str) -> str:
-    if not ROOM_NAME.fullmatch(value):
-        raise argparse.ArgumentTypeError("must match [a-zA-Z0-9_-]{1,64}")
+    if not is_valid_name(value):
+        raise argparse.ArgumentTypeError(f"must be {NAME_RULE}")
     return value
 
 
@@ -36,11 +51,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
     )
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--room", type=_room_name, help="LiveKit room to join")
+    target.add_argument(ROOM_FLAG, type=_room_name, help="LiveKit room to join")
     target.add_argument(
-        "--standby",
+        STANDBY_FLAG,
         action="store_true",
-        help="load everything, then read the room's name from standard input",
+        help='load everything, then read {"room": ..., "trace_context": {...}} from stdin',
+    )
+    parser.add_argument(
+        CONTROL_FD_FLAG,
+        type=int,
+        metavar="FD",
+        help="report to a supervisor on this file descriptor; read no .env file",
     )
     return parser.parse_args(argv)
 
@@ -48,15 +69,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the bot; return the process exit code."""
     args = parse_args(argv)
+    supervised = args.control_fd is not None
+    try:
+        control = ControlChannel(args.control_fd) if supervised else NoControl()
+    except OSError:
+        sys.stderr.write(f"{CONTROL_FD_FLAG} {args.control_fd} is not an open file descriptor\n")
+        return EXIT_USAGE
 
     from bot.logging import setup_logging
     from bot.settings import SettingsError, load_settings
 
     try:
-        settings = load_settings()
+        settings = load_settings(**({"_env_file": None} if supervised else {}))
     except SettingsError as e:
         sys.stderr.write(f"{e}\n")
-        return 2
+        control.error("bad_configuration", str(e))
+        return EXIT_USAGE
     redactor = setup_logging(
         level=settings.log_level,
         json_format=settings.log_format == "json",
@@ -64,27 +92,36 @@ def main(argv: list[str] | None = None) -> int:
         log_transcripts=settings.log_transcripts,
         **({"room": args.room} if args.room else {}),
     )
-    from bot.room import run_room
+    from bot.room import LiveKitUnreachable, run_room
 
-    room = args.room
     if args.standby:
         logger.info("Standing by for a room")
-        line = sys.stdin.readline().strip()
+        line = sys.stdin.readline()
         if not line:
             logger.info("No room given, leaving")
-            return 0
-        if not ROOM_NAME.fullmatch(line):
-            logger.error("The room name given on standard input is invalid")
-            return 2
-        room = line
-        logger.configure(extra={"room": room})
+            return EXIT_OK
+        try:
+            assignment = Assignment.from_line(line)
+        except AssignmentError as e:
+            logger.error(f"Refused the assignment on standard input: {e}")
+            control.error("bad_assignment", str(e))
+            return EXIT_USAGE
+        logger.configure(extra={"room": assignment.room})
+    else:
+        assignment = Assignment(room=args.room)
     try:
-        asyncio.run(run_room(settings, room, redactor))
+        reason = asyncio.run(run_room(settings, assignment, redactor, control))
+    except LiveKitUnreachable as e:
+        logger.error(str(e))
+        control.error("livekit_unreachable", str(e))
+        return EXIT_LIVEKIT_UNREACHABLE
     except Exception:
         logger.exception("The bot failed")
-        return 1
+        control.error("crashed", "the bot failed unexpectedly; its log has the traceback")
+        return EXIT_FAILED
+    control.ended(reason)
     logger.info("Session ended")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

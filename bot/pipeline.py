@@ -30,18 +30,19 @@ from pipecat.turns.user_stop import (
 )
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-from bot.logging import Redactor
 from bot.settings import Settings
 from processors.audio_timed_turn_stop import AudioTimedUserTurnStopStrategy
 from processors.pausing_vad import PausingSileroVADAnalyzer
 from processors.preempted_reply_gate import PreemptedReplyGate
 from processors.preemptive_turn_stop import PreemptiveUserTurnStopStrategy
+from processors.redaction import Redactor
 from processors.text_chunker import TextChunker
 from processors.transcript_log_guard import TranscriptLogGuard
 from processors.turn_metrics import TurnMetricsObserver
 from services.cerebras_llm import CerebrasPolicyLLMService
 from services.chatterbox_tts import ChatterboxTTSService
-from services.voxtral_stt import VoxtralRealtimeSTTService, VoxtralSegmentedSTTService
+from services.voxtral_realtime_stt import VoxtralRealtimeSTTService
+from services.voxtral_segmented_stt import VoxtralSegmentedSTTService
 
 AUDIO_IN_SAMPLE_RATE = 16000
 AUDIO_OUT_SAMPLE_RATE = 24000
@@ -60,16 +61,16 @@ def create_stt(settings: Settings, http: aiohttp.ClientSession) -> STTService:
     if settings.voxtral_mode == "segmented":
         return VoxtralSegmentedSTTService(
             base_url=settings.voxtral_http_url,
-            model=settings.voxtral_model,
             aiohttp_session=http,
             api_key=_secret(settings.voxtral_api_key),
             timeout_s=timeout_s,
+            settings=VoxtralSegmentedSTTService.Settings(model=settings.voxtral_model),
         )
     return VoxtralRealtimeSTTService(
         url=settings.voxtral_ws_url,
-        model=settings.voxtral_model,
         api_key=_secret(settings.voxtral_api_key),
         timeout_s=timeout_s,
+        settings=VoxtralRealtimeSTTService.Settings(model=settings.voxtral_model),
     )
 
 

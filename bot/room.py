@@ -1,24 +1,32 @@
 """One bot in one LiveKit room: join, greet, converse, leave when the room empties."""
 
 import asyncio
+import signal
+import time
 from datetime import timedelta
 
 import aiohttp
 from livekit import rtc
 from loguru import logger
 from pipecat.audio.resamplers.soxr_stream_resampler import SOXRStreamAudioResampler
-from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
 from pipecat.transports.livekit.transport import LiveKitParams, LiveKitTransport
 from pipecat.workers.runner import WorkerRunner
 
-from bot.logging import BOT_JOINED_EVENT, Redactor
+from bot.control import EndReason, NoControl
+from bot.launch import Assignment
 from bot.pipeline import build_worker
 from bot.settings import Settings
 from bot.tokens import mint_token
+from processors.redaction import Redactor
 
 AGENT_TOKEN_TTL = timedelta(hours=6)
 # How long the greeting waits for the participant to subscribe to the bot's audio.
 LISTENER_WAIT_S = 3.0
+
+
+class LiveKitUnreachable(Exception):
+    """The bot could not get into its room within LIVEKIT_CONNECT_TIMEOUT_S; safe to print."""
 
 
 def mint_agent_token(settings: Settings, room: str) -> str:
@@ -62,12 +70,30 @@ def quicker_uplink(transport: LiveKitTransport) -> None:
     transport.input()._mixed_resampler = SOXRStreamAudioResampler(quality="MQ")
 
 
-async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
+async def run_room(
+    settings: Settings, assignment: Assignment, redactor: Redactor, control: NoControl
+) -> EndReason:
     """Serve one room until it empties, nobody comes, the SFU goes away, or a signal.
 
     Every resource the session holds (HTTP sessions, sockets, the pipeline's
     buffers) is released before this returns.
+
+    Args:
+        settings: The bot's configuration.
+        assignment: The room to serve and the trace the session belongs to.
+        redactor: The log redactor, told about conversation text.
+        control: Where "joined" is reported (the caller reports the end).
+
+    Returns:
+        Why the session ended.
+
+    Raises:
+        LiveKitUnreachable: the bot was not in the room within LIVEKIT_CONNECT_TIMEOUT_S.
+            Pipecat's transport retries connecting on its own and would otherwise keep
+            the process waiting for as long as the SFU stays away.
     """
+    room = assignment.room
+    started = time.monotonic()
     async with aiohttp.ClientSession() as http:
         transport = LiveKitTransport(
             url=settings.livekit_url,
@@ -83,28 +109,56 @@ async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
         worker = build_worker(
             transport=transport, settings=settings, http=http, room=room, redactor=redactor
         )
-        runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
+        # Signals are ours to handle, so every end of the session has a known reason.
+        runner = WorkerRunner(handle_sigint=False, handle_sigterm=False)
+        connected = asyncio.Event()
         someone_joined = asyncio.Event()
-        ending = asyncio.Event()
+        ended: list[EndReason] = []
 
-        async def end(reason: str) -> None:
-            if not ending.is_set():
-                ending.set()
-                logger.info(f"{reason}, ending the session")
+        async def end(reason: EndReason, why: str) -> None:
+            if not ended:
+                ended.append(reason)
+                logger.info(f"{why}, ending the session")
                 await worker.cancel()
 
+        async def give_up_if_unreachable() -> None:
+            timeout = settings.livekit_connect_timeout_s
+            try:
+                await asyncio.wait_for(connected.wait(), timeout)
+            except TimeoutError:
+                await end("failed", f"Not connected to LiveKit within {timeout:.0f}s")
+
         async def leave_if_nobody_comes() -> None:
+            await connected.wait()
             try:
                 await asyncio.wait_for(someone_joined.wait(), settings.bot_idle_timeout_s)
             except TimeoutError:
-                await end(f"Nobody joined within {settings.bot_idle_timeout_s:.0f}s")
+                await end("nobody_came", f"Nobody joined within {settings.bot_idle_timeout_s:.0f}s")
 
-        idle_watch = asyncio.create_task(leave_if_nobody_comes())
+        watches: list[asyncio.Task[None]] = [
+            asyncio.create_task(give_up_if_unreachable()),
+            asyncio.create_task(leave_if_nobody_comes()),
+        ]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(
+                sig, lambda: watches.append(asyncio.create_task(end("signal", "Stop signal")))
+            )
+
+        @worker.event_handler("on_pipeline_error")
+        async def transport_gave_up(_: object, error: ErrorFrame) -> None:
+            # Pipecat's transport retries (three times, each a few tries of the SDK's
+            # own) and then only marks itself unusable; the pipeline would idle on.
+            failed = error.processor
+            ours = failed is not None and failed in (transport.input(), transport.output())
+            if ours and failed is not None and not failed.is_usable and not connected.is_set():
+                await end("failed", "The LiveKit transport gave up connecting")
 
         @transport.event_handler("on_connected")
         async def joined(_: LiveKitTransport) -> None:
-            # The session server watches for this record to know the bot made it in.
-            logger.bind(event=BOT_JOINED_EVENT).info("Joined the room")
+            connected.set()
+            logger.info("Joined the room")
+            control.joined()
 
         @transport.event_handler("on_first_participant_joined")
         async def greet(_: LiveKitTransport, participant_id: str) -> None:
@@ -116,16 +170,28 @@ async def run_room(settings: Settings, room: str, redactor: Redactor) -> None:
         @transport.event_handler("on_participant_left")
         async def maybe_leave(t: LiveKitTransport, participant_id: str, reason: str) -> None:
             if not [p for p in t.get_participants() if p != settings.bot_identity]:
-                await end("Last participant left")
+                await end("room_empty", "Last participant left")
 
         @transport.event_handler("on_disconnected")
         async def sfu_gone(_: LiveKitTransport) -> None:
-            if not ending.is_set():
+            if not ended:
                 logger.warning("Lost the connection to LiveKit")
-            await end("Disconnected from LiveKit")
+            await end("sfu_disconnected", "Disconnected from LiveKit")
 
         await runner.add_workers(worker)
         try:
             await runner.run()
         finally:
-            idle_watch.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            for watch in watches:
+                watch.cancel()
+    if not connected.is_set() and ended != ["signal"]:
+        # Pipecat's transport connects while the pipeline sets up; a session that ended
+        # before it was ever in the room (our deadline or its own retries) never got in.
+        raise LiveKitUnreachable(
+            f"Could not reach LiveKit at {settings.livekit_url}; gave up after "
+            f"{time.monotonic() - started:.1f}s "
+            f"(LIVEKIT_CONNECT_TIMEOUT_S={settings.livekit_connect_timeout_s:g})"
+        )
+    return ended[0] if ended else "pipeline_ended"

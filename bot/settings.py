@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.names import NAME_PATTERN
+
 Milliseconds = Annotated[int, Field(gt=0, le=600_000)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 Port = Annotated[int, Field(gt=0, lt=65536)]
@@ -32,6 +34,8 @@ class Settings(BaseSettings):
     livekit_url: str
     livekit_api_key: SecretStr
     livekit_api_secret: SecretStr
+    # A bot that cannot reach LIVEKIT_URL within this long gives up (exit 3).
+    livekit_connect_timeout_s: Seconds = 10
 
     # Voxtral STT (vLLM)
     voxtral_host: str = "127.0.0.1"
@@ -80,7 +84,7 @@ class Settings(BaseSettings):
 
     # Bot process
     bot_idle_timeout_s: Seconds = 120
-    bot_identity: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")] = "agent"
+    bot_identity: Annotated[str, Field(pattern=NAME_PATTERN)] = "agent"
     greeting: str = "Hello! How can I help you today?"
 
     # Session server (these stay out of the bots' environment)
@@ -94,6 +98,7 @@ class Settings(BaseSettings):
     bot_warm_pool: Annotated[int, Field(ge=0, le=20)] = 1
     bot_start_timeout_s: Seconds = 15
     bot_stop_grace_s: Seconds = 5
+    drain_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 30
     rate_limit_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
     cors_allow_origins: Annotated[list[str], NoDecode] = ["http://localhost:5173"]
     client_dist_dir: Path = Path("client/dist")
@@ -204,6 +209,7 @@ SERVER_ONLY_FIELDS = frozenset(
         "bot_warm_pool",
         "bot_start_timeout_s",
         "bot_stop_grace_s",
+        "drain_timeout_s",
         "rate_limit_per_minute",
         "cors_allow_origins",
         "client_dist_dir",

@@ -1,9 +1,9 @@
 """OpenAI chat completions (Cerebras' wire protocol) over a `Responder`."""
 
-import asyncio
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -57,16 +57,14 @@ def create_chat_app(
             headers=dict(request.headers),
             at=time.monotonic(),
         )
-        if faults.latency_s:
-            await asyncio.sleep(faults.latency_s)
-        if faults.hang:
-            await faults.hang_forever()
-        status = faults.next_status()
-        if status is not None:
-            headers = {"Retry-After": faults.retry_after} if faults.retry_after else None
-            return _error(status, f"scripted status {status}", headers)
-        if faults.garbage:
-            return web.Response(text="data: this is not json\n\n", content_type="text/event-stream")
+        failure = await faults.early_answer(
+            garbage=web.Response(
+                text="data: this is not json\n\n", content_type="text/event-stream"
+            ),
+            error=lambda status, headers: _error(status, f"scripted status {status}", headers),
+        )
+        if failure is not None:
+            return failure
 
         if not body.get("stream"):
             text = "".join([token async for token in responder.respond(messages, model)])
@@ -82,23 +80,20 @@ def create_chat_app(
             )
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        role = _chunk(completion_id, model, {"role": "assistant"}, None)
         sent = 0
-        try:
-            await response.prepare(request)
-            if faults.first_byte_delay_s:
-                await asyncio.sleep(faults.first_byte_delay_s)
-            await response.write(_chunk(completion_id, model, {"role": "assistant"}, None))
+
+        async def tokens() -> AsyncIterator[bytes]:
+            nonlocal sent
             async for token in responder.respond(messages, model):
-                await response.write(_chunk(completion_id, model, {"content": token}, None))
                 sent += 1
-                if sent == 1:
-                    log.add(kind="chat_first_token", request=completion_id, at=time.monotonic())
-                if faults.drop_mid_stream:
-                    if request.transport:
-                        request.transport.close()
-                    return response
-                if faults.chunk_delay_s:
-                    await asyncio.sleep(faults.chunk_delay_s)
+                yield _chunk(completion_id, model, {"content": token}, None)
+
+        try:
+            await faults.start_stream(request, response, role)
+            first = {"kind": "chat_first_token", "request": completion_id}
+            if not await faults.stream(request, response, log.first_sent(tokens(), **first)):
+                return response
         except ConnectionResetError:
             # The client went away mid-reply (an interruption, or the bot leaving).
             log.add(kind="chat_cancelled", request=completion_id, at=time.monotonic())

@@ -6,7 +6,6 @@ sends the same audio as it is synthesised. Both take `input`, `voice`,
 `temperature`.
 """
 
-import asyncio
 import time
 import uuid
 
@@ -53,16 +52,8 @@ def create_chatterbox_app(
         return body
 
     async def misbehave() -> web.Response | None:
-        if faults.latency_s:
-            await asyncio.sleep(faults.latency_s)
-        if faults.hang:
-            await faults.hang_forever()
-        status = faults.next_status()
-        if status is not None:
-            return web.json_response({"error": {"message": f"scripted {status}"}}, status=status)
-        if faults.garbage:
-            return web.Response(body=b"<html>not audio</html>", content_type="audio/wav")
-        return None
+        garbage = web.Response(body=b"<html>not audio</html>", content_type="audio/wav")
+        return await faults.early_answer(garbage=garbage)
 
     def audio_of(body: dict):
         options = {k: body[k] for k in OPTIONS if k in body}
@@ -92,24 +83,13 @@ def create_chatterbox_app(
         response = web.StreamResponse(
             headers={"Content-Type": "audio/wav" if as_wav else "audio/pcm"}
         )
-        first = True
+        audio = log.first_sent(audio_of(body), kind="speech_first_audio", request=request_id)
         try:
-            await response.prepare(request)
-            if faults.first_byte_delay_s:
-                await asyncio.sleep(faults.first_byte_delay_s)
-            if as_wav:
-                await response.write(wav_header(synthesizer.sample_rate))
-            async for chunk in audio_of(body):
-                await response.write(chunk)
-                if first:
-                    first = False
-                    log.add(kind="speech_first_audio", request=request_id, at=time.monotonic())
-                if faults.drop_mid_stream:
-                    if request.transport:
-                        request.transport.close()
-                    return response
-                if faults.chunk_delay_s:
-                    await asyncio.sleep(faults.chunk_delay_s)
+            await faults.start_stream(
+                request, response, wav_header(synthesizer.sample_rate) if as_wav else b""
+            )
+            if not await faults.stream(request, response, audio):
+                return response
         except ConnectionResetError:
             # The client closed the request: an interruption, or the bot leaving.
             log.add(kind="speech_cancelled", request=request_id, at=time.monotonic())

@@ -1,8 +1,21 @@
 """Knobs that make a stand-in misbehave the way real engines do, and a log of requests."""
 
 import asyncio
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from aiohttp import web
+
+# Builds the error answer for a scripted status: (status, extra headers) -> response.
+ErrorAnswer = Callable[[int, dict[str, str]], web.Response]
+
+
+def scripted_error(status: int, headers: dict[str, str]) -> web.Response:
+    """The JSON error answer the speech stand-ins give for a scripted status."""
+    body = {"error": {"message": f"scripted {status}"}}
+    return web.json_response(body, status=status, headers=headers)
 
 
 @dataclass
@@ -38,6 +51,57 @@ class FaultPlan:
         """Wait until the server shuts the handler down."""
         await asyncio.Event().wait()
 
+    async def early_answer(
+        self, *, garbage: web.Response, error: ErrorAnswer = scripted_error
+    ) -> web.Response | None:
+        """Misbehave before a response starts: wait, hang, fail or answer garbage.
+
+        Args:
+            garbage: What this protocol's garbage answer looks like.
+            error: Builds the answer for a scripted status.
+
+        Returns:
+            The answer to send instead of the normal one, or None to answer normally.
+        """
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        if self.hang:
+            await self.hang_forever()
+        status = self.next_status()
+        if status is not None:
+            return error(status, {"Retry-After": self.retry_after} if self.retry_after else {})
+        if self.garbage:
+            return garbage
+        return None
+
+    async def start_stream(
+        self, request: web.Request, response: web.StreamResponse, head: bytes = b""
+    ) -> None:
+        """Send the headers, wait out the first-byte delay, then send the fixed `head`."""
+        await response.prepare(request)
+        if self.first_byte_delay_s:
+            await asyncio.sleep(self.first_byte_delay_s)
+        if head:
+            await response.write(head)
+
+    async def stream(
+        self, request: web.Request, response: web.StreamResponse, chunks: AsyncIterable[bytes]
+    ) -> bool:
+        """Write the streamed chunks with the planned delays and drop.
+
+        Returns:
+            Whether every chunk was written; False when the plan dropped the connection.
+        """
+        async for chunk in chunks:
+            await response.write(chunk)
+            if self.drop_mid_stream:
+                if request.transport:
+                    request.transport.close()
+                return False
+            if self.chunk_delay_s:
+                await asyncio.sleep(self.chunk_delay_s)
+        return True
+
 
 @dataclass
 class RequestLog:
@@ -48,6 +112,15 @@ class RequestLog:
     def add(self, **entry: Any) -> None:
         """Record one request or message."""
         self.requests.append(entry)
+
+    async def first_sent(self, chunks: AsyncIterable[bytes], **entry: Any) -> AsyncIterator[bytes]:
+        """Pass a response's chunks on, recording `entry` with the moment the first leaves."""
+        first = True
+        async for chunk in chunks:
+            if first:
+                first = False
+                self.add(**entry, at=time.monotonic())
+            yield chunk
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         """The recorded entries of one kind."""

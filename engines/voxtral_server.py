@@ -17,6 +17,7 @@ import json
 import time
 import uuid
 import wave
+from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
@@ -71,15 +72,11 @@ def create_voxtral_app(
             headers=dict(request.headers),
             at=time.monotonic(),
         )
-        if faults.latency_s:
-            await asyncio.sleep(faults.latency_s)
-        if faults.hang:
-            await faults.hang_forever()
-        status = faults.next_status()
-        if status is not None:
-            return web.json_response({"error": {"message": f"scripted {status}"}}, status=status)
-        if faults.garbage:
-            return web.Response(text="<html>oops</html>", content_type="text/event-stream")
+        failure = await faults.early_answer(
+            garbage=web.Response(text="<html>oops</html>", content_type="text/event-stream")
+        )
+        if failure is not None:
+            return failure
 
         utterance = transcriber.open_stream()
         deltas = [await utterance.feed(pcm), await utterance.finish()]
@@ -87,13 +84,12 @@ def create_voxtral_app(
         if not stream:
             return web.json_response({"text": "".join(deltas).strip()})
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        if faults.first_byte_delay_s:
-            await asyncio.sleep(faults.first_byte_delay_s)
+        await faults.start_stream(request, response)
         chunk_id = f"trsc-{uuid.uuid4().hex[:12]}"
-        for delta in filter(None, deltas):
-            await response.write(
-                _sse(
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for delta in filter(None, deltas):
+                yield _sse(
                     {
                         "id": chunk_id,
                         "object": "transcription.chunk",
@@ -102,13 +98,9 @@ def create_voxtral_app(
                         "choices": [{"delta": {"content": delta}, "finish_reason": None}],
                     }
                 )
-            )
-            if faults.drop_mid_stream:
-                if request.transport:
-                    request.transport.close()
-                return response
-            if faults.chunk_delay_s:
-                await asyncio.sleep(faults.chunk_delay_s)
+
+        if not await faults.stream(request, response, chunks()):
+            return response
         await response.write(_sse("[DONE]"))
         await response.write_eof()
         return response

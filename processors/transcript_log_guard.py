@@ -3,7 +3,7 @@
 from pipecat.frames.frames import AggregatedTextFrame, InterimTranscriptionFrame, TranscriptionFrame
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 
-from bot.logging import Redactor
+from processors.redaction import Redactor
 
 
 class TranscriptLogGuard(BaseObserver):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.launch import env_value
 from bot.settings import Settings, SettingsError, configured_variables, load_settings
-from server.bot_environment import env_value
 
 ROOT = Path(__file__).resolve().parent.parent
 LIVEKIT = ROOT / ".tools" / "bin" / "livekit-server"
@@ -47,6 +47,7 @@ class Child:
     ready_port: int | None = None
     cwd: Path = ROOT
     env: dict[str, str] = field(default_factory=dict)
+    stop_grace_s: float = STOP_GRACE_S
     process: asyncio.subprocess.Process | None = None
 
     @property
@@ -103,7 +104,7 @@ class Child:
             return
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.wait(), STOP_GRACE_S)
+            await asyncio.wait_for(process.wait(), self.stop_grace_s)
         except TimeoutError:
             os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
@@ -200,6 +201,8 @@ def children(settings: Settings, local: list[str], env: dict[str, str]) -> list[
             [python, "-m", "server"],
             ready_url=f"http://127.0.0.1:{settings.token_server_port}/health",
             env=env,
+            # It lets live conversations end first (DRAIN_TIMEOUT_S), then stops its bots.
+            stop_grace_s=settings.drain_timeout_s + settings.bot_stop_grace_s + STOP_GRACE_S,
         )
     )
     started.append(

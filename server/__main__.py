@@ -1,7 +1,10 @@
 """`python -m server`: the session server under uvicorn on TOKEN_SERVER_PORT.
 
-Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT stop every bot first), 2 on bad
-configuration.
+On SIGTERM/SIGINT it refuses new sessions (503 with Retry-After) and lets live
+conversations end within DRAIN_TIMEOUT_S, then stops the rest; a second signal stops
+them at once.
+
+Exit codes: 0 after a clean shutdown (no bot is left running), 2 on bad configuration.
 """
 
 import argparse
@@ -11,6 +14,7 @@ import uvicorn
 
 from bot.logging import setup_logging
 from bot.settings import SettingsError, load_settings
+from server.draining_server import DrainingServer
 from server.main import create_app
 
 
@@ -35,14 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         log_transcripts=settings.log_transcripts,
         service="server",
     )
-    server = uvicorn.Server(
+    app = create_app(settings)
+    server = DrainingServer(
         uvicorn.Config(
-            create_app(settings),
+            app,
             host=settings.server_host,
             port=settings.token_server_port,
             log_config=None,
             timeout_graceful_shutdown=5,
-        )
+        ),
+        drain=lambda: app.state.sessions.shutdown(settings.drain_timeout_s),
     )
     try:
         server.run()

@@ -1,41 +1,42 @@
-"""One bot child process: started in its own process group, its logs relayed, reaped."""
+"""One bot child process: spawned as `bot/launch.py` defines, its pipes read, reaped."""
 
 import asyncio
 import json
 import os
 import signal
-from asyncio.subprocess import DEVNULL, PIPE, Process
+from asyncio.subprocess import PIPE, Process
 
 from loguru import logger
 
-from bot.logging import BOT_JOINED_EVENT
+from bot.control import ControlMessage
+from bot.launch import Assignment, supervised_argv
+from server.bot_status import BotStatus
 
 _MAX_LINE_BYTES = 1 << 20
 _RECORD_FIELDS = {"ts", "level", "logger", "function", "message"}
 _LEVELS = {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"}
 # After the bot exits, how long its pipes may stay open (a stray grandchild) before
-# the relay gives up on them.
-_DRAIN_TIMEOUT_S = 1.0
+# the readers give up on them.
+_PIPES_CLOSE_TIMEOUT_S = 1.0
 
 
 class BotProcess:
-    """A `python -m bot --room ROOM` child and what the server knows of it.
+    """A supervised `BOT_COMMAND --standby --control-fd N` child and what it reported.
 
-    The child runs in a new session (its own process group), so a terminal's Ctrl-C
-    reaches the server only and the server decides how its bots stop; signals go to the
-    whole group, so nothing the bot started outlives it.
+    The bot reports on its own pipe (`status`); its log lines are only relayed, tagged
+    with the room, through this server's redacting sink. The child runs in a new
+    session (its own process group), so a terminal's Ctrl-C reaches the server only and
+    the server decides how its bots stop; signals go to the whole group, so nothing the
+    bot started outlives it.
     """
 
-    def __init__(
-        self, argv: list[str], env: dict[str, str], *, standby: bool = False, **log_context: str
-    ) -> None:
-        self._argv = argv
+    def __init__(self, command: str, env: dict[str, str], **log_context: str) -> None:
+        self._command = command
         self._env = env
-        self._standby = standby
         self._log = logger.bind(source="bot", **log_context)
         self._process: Process | None = None
-        self._relays: list[asyncio.Task[None]] = []
-        self.joined = asyncio.Event()
+        self._readers: list[asyncio.Task[None]] = []
+        self.status = BotStatus()
         self.stop_requested = False
 
     @property
@@ -50,36 +51,51 @@ class BotProcess:
 
     async def start(self) -> None:
         """Spawn the child; raises OSError when the command cannot be started."""
-        self._process = await asyncio.create_subprocess_exec(
-            *self._argv,
-            stdin=PIPE if self._standby else DEVNULL,
-            stdout=PIPE,
-            stderr=PIPE,
-            env=self._env,
-            start_new_session=True,
-            limit=_MAX_LINE_BYTES,
-        )
+        control_read, control_write = os.pipe()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *supervised_argv(self._command, control_write),
+                stdin=PIPE,
+                stdout=PIPE,
+                stderr=PIPE,
+                pass_fds=(control_write,),
+                env=self._env,
+                start_new_session=True,
+                limit=_MAX_LINE_BYTES,
+            )
+        except BaseException:
+            os.close(control_read)
+            raise
+        finally:
+            os.close(control_write)
         assert self._process.stdout and self._process.stderr
-        self._relays = [
+        self._readers = [
             asyncio.create_task(self._relay(self._process.stdout, "INFO")),
             asyncio.create_task(self._relay(self._process.stderr, "WARNING")),
+            asyncio.create_task(self._read_control(control_read)),
         ]
 
-    async def assign(self, room: str) -> None:
-        """Hand a standing-by bot its room (`python -m bot --standby` reads it from stdin)."""
+    async def assign(self, assignment: Assignment) -> None:
+        """Hand the bot its room: one JSON line on standard input, which then closes.
+
+        Raises:
+            BrokenPipeError, ConnectionResetError: the bot has already exited.
+        """
         assert self._process and self._process.stdin
-        self._log = self._log.bind(room=room)
-        self._process.stdin.write(f"{room}\n".encode())
-        await self._process.stdin.drain()
-        self._process.stdin.close()
+        self._log = self._log.bind(room=assignment.room)
+        self._process.stdin.write(assignment.to_line())
+        try:
+            await self._process.stdin.drain()
+        finally:
+            self._process.stdin.close()
 
     async def wait(self) -> int:
-        """Wait until the child exits and is reaped, and its last log lines are relayed."""
+        """Wait until the child exits and is reaped, and its pipes are read to the end."""
         assert self._process
         code = await self._process.wait()
-        _, stuck = await asyncio.wait(self._relays, timeout=_DRAIN_TIMEOUT_S)
-        for relay in stuck:
-            relay.cancel()
+        _, stuck = await asyncio.wait(self._readers, timeout=_PIPES_CLOSE_TIMEOUT_S)
+        for reader in stuck:
+            reader.cancel()
         return code
 
     async def stop(self, grace_s: float) -> int:
@@ -101,6 +117,26 @@ class BotProcess:
                 os.killpg(self._process.pid, sig)
             except ProcessLookupError:
                 pass
+
+    async def _read_control(self, fd: int) -> None:
+        """Apply each control message the bot writes until it closes its end."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=_MAX_LINE_BYTES, loop=loop)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(fd, "rb", 0)
+        )
+        try:
+            while line := await reader.readline():
+                try:
+                    message = ControlMessage.from_line(line)
+                except ValueError:
+                    self._log.warning("Ignored a malformed control message from the bot")
+                    continue
+                self.status.apply(message)
+        except ValueError:
+            self._log.warning(f"The bot's control channel sent a line over {_MAX_LINE_BYTES} bytes")
+        finally:
+            transport.close()
 
     async def _relay(self, stream: asyncio.StreamReader, plain_level: str) -> None:
         """Re-log each line the bot writes, tagged with the session, through our sink."""
@@ -125,8 +161,6 @@ class BotProcess:
             # Not one of the bot's JSON records: an interpreter error or a library's print.
             self._log.log(plain_level, text)
             return
-        if record.get("event") == BOT_JOINED_EVENT:
-            self.joined.set()
         level = str(record.get("level", "INFO")).upper()
         extras = {k: v for k, v in record.items() if k not in _RECORD_FIELDS}
         extras.pop("room", None)

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server.models import NAME_PATTERN
+from bot.names import NAME_PATTERN, NAME_RULE
 
 
 class ApiError(Exception):
@@ -29,7 +29,7 @@ def _field_problem(error: dict) -> tuple[str, str]:
     if error.get("type") == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == (
         NAME_PATTERN
     ):
-        return field, "must be 1 to 64 letters, digits, '-' or '_'"
+        return field, f"must be {NAME_RULE}"
     if error.get("type") == "missing" and field == "body":
         return field, "a JSON body is required"
     return field, str(error.get("msg", "is invalid"))

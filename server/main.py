@@ -11,6 +11,7 @@ from loguru import logger
 from bot.settings import Settings
 from server.body_limit import BodySizeLimit
 from server.errors import install_error_handlers
+from server.process_backend import ProcessBackend
 from server.rate_limiter import RateLimiter
 from server.routes import connect, health, sessions, token
 from server.session_manager import SessionManager
@@ -20,7 +21,7 @@ MAX_BODY_BYTES = 16 * 1024
 
 def create_app(settings: Settings) -> FastAPI:
     """The session server for `settings`; its bots stop when the app shuts down."""
-    session_manager = SessionManager(settings)
+    session_manager = SessionManager(settings, ProcessBackend(settings))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

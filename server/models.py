@@ -5,13 +5,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from bot.names import NAME_PATTERN, NAME_RULE
 from bot.tokens import ParticipantType
 
-NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 Name = Annotated[
     str,
     StringConstraints(pattern=NAME_PATTERN),
-    Field(description="1 to 64 letters, digits, '-' or '_'", examples=["kitchen-42"]),
+    Field(description=NAME_RULE, examples=["kitchen-42"]),
 ]
 
 

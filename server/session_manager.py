@@ -1,30 +1,26 @@
 """Which bot serves which room: at most one per room, a bounded number in all.
 
-Every bot is supervised from spawn to reaping: a bot that exits or crashes frees its
-slot at once, one that never joins its room is killed after `BOT_START_TIMEOUT_S`, and
-shutdown leaves no child behind. `BOT_WARM_POOL` bots wait with the pipeline already
-loaded (`--standby`), so a new conversation's bot joins without the import time.
+Every bot is supervised from launch to its end: a bot that exits, crashes or reports a
+failure frees its slot at once, one that never reports being in its room is stopped
+after `BOT_START_TIMEOUT_S`, and shutdown lets live conversations finish within
+`DRAIN_TIMEOUT_S` before cutting the rest. How bots run is the backend's business
+(`server/bot_backend.py`); what they report arrives in their `BotStatus`.
 """
 
 import asyncio
-import shlex
-import sys
 import time
 import uuid
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from loguru import logger
 
+from bot.launch import Assignment
 from bot.settings import Settings
-from server.bot_environment import bot_environment
-from server.bot_process import BotProcess
+from server.bot_backend import BotBackend, BotHandle
 
 CAPACITY_RETRY_AFTER_S = 10
-# A standby bot that keeps dying is restarted ever more slowly, up to this.
-STANDBY_RESTART_MAX_S = 60.0
 
 
 class RoomBusy(Exception):
@@ -49,42 +45,27 @@ class Session:
 
     room: str
     identity: str
-    bot: BotProcess
+    bot: BotHandle | None = None
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def state(self) -> Literal["starting", "running"]:
-        """`running` once the bot has joined its room."""
-        return "running" if self.bot.joined.is_set() else "starting"
-
-
-def bot_argv(command: str) -> list[str]:
-    """Split `BOT_COMMAND`; a leading `python` means this server's own interpreter."""
-    argv = shlex.split(command)
-    if argv[0] in {"python", "python3"}:
-        argv[0] = sys.executable
-    return argv
+        """`running` once the bot has reported it is in its room."""
+        return "running" if self.bot and self.bot.status.joined.is_set() else "starting"
 
 
 class SessionManager:
-    """Starts, tracks and stops the bot processes, one per room."""
+    """Starts, tracks and stops the bots, one per room."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, backend: BotBackend) -> None:
         self._settings = settings
-        self._argv = bot_argv(settings.bot_command)
-        self._env = bot_environment(settings)
+        self._backend = backend
         self._sessions: dict[str, Session] = {}
         self._supervisors: set[asyncio.Task[None]] = set()
-        self._standby: list[BotProcess] = []
-        self._standby_restart_s = 1.0
         self._accepting = True
-
-    @property
-    def accepting(self) -> bool:
-        """False once shutdown has begun."""
-        return self._accepting
 
     @property
     def has_capacity(self) -> bool:
@@ -100,18 +81,24 @@ class SessionManager:
         return self._sessions.get(room)
 
     async def start(self) -> None:
-        """Fill the warm pool."""
-        for _ in range(self._settings.bot_warm_pool):
-            await self._add_standby()
+        """Let the backend get ready (warm its pool)."""
+        await self._backend.start()
 
-    async def open(self, room: str, identity: str) -> Session:
-        """The room's session for `identity`, starting a bot when none serves the room.
+    async def open(
+        self, room: str, identity: str, trace_context: dict[str, str] | None = None
+    ) -> Session:
+        """The room's session for `identity`, launching a bot when none serves the room.
+
+        Args:
+            room: The LiveKit room.
+            identity: The person the conversation belongs to.
+            trace_context: W3C trace-context carrier the bot's spans join.
 
         Raises:
             RoomBusy: the room's conversation belongs to another identity.
             AtCapacity: every slot is taken.
             ShuttingDown: the server is stopping.
-            BotStartFailed: the bot command could not be run.
+            BotStartFailed: the bot could not be started.
         """
         if not self._accepting:
             raise ShuttingDown
@@ -122,126 +109,98 @@ class SessionManager:
             return existing
         if len(self._sessions) >= self._settings.max_concurrent_sessions:
             raise AtCapacity
-        standby = self._take_standby()
-        session = Session(room=room, identity=identity, bot=standby or self._new_bot(room))
+        session = Session(room=room, identity=identity)
         # Claimed before the first await, so a concurrent call sees the room as taken.
         self._sessions[room] = session
         try:
-            if standby is None:
-                await session.bot.start()
-            else:
-                await self._hand_over(session, standby)
+            session.bot = await self._backend.launch(Assignment(room, trace_context or {}))
         except OSError as e:
-            del self._sessions[room]
+            self._release(session)
             logger.bind(room=room).error(f"Could not start the bot: {e.strerror or e}")
             raise BotStartFailed from None
-        logger.bind(
-            room=room, session_id=session.session_id, pid=session.bot.pid, warm=standby is not None
-        ).info("Bot started")
-        self._spawn(self._supervise(session))
-        return session
-
-    def _new_bot(self, room: str) -> BotProcess:
-        return BotProcess(self._argv + ["--room", room], self._env, room=room)
-
-    def _take_standby(self) -> BotProcess | None:
-        """A live standby bot, if any; a replacement starts warming at once."""
-        while self._standby:
-            bot = self._standby.pop(0)
-            if bot.returncode is None:
-                self._spawn(self._add_standby())
-                return bot
-        return None
-
-    async def _hand_over(self, session: Session, standby: BotProcess) -> None:
-        """Give the standby bot the room; if it died meanwhile, start a bot from scratch."""
-        try:
-            await standby.assign(session.room)
-        except (BrokenPipeError, ConnectionResetError):
-            logger.bind(room=session.room).warning("The standby bot was gone; starting one")
-            session.bot = self._new_bot(session.room)
-            await session.bot.start()
-
-    async def _add_standby(self) -> None:
         if not self._accepting:
-            return
-        bot = BotProcess(self._argv + ["--standby"], self._env, standby=True)
-        try:
-            await bot.start()
-        except OSError as e:
-            logger.error(f"Could not start a standby bot: {e.strerror or e}")
-            return
-        if not self._accepting:
-            # Shutdown began while it was starting: it would outlive the server.
-            await bot.stop(self._settings.bot_stop_grace_s)
-            return
-        self._standby.append(bot)
-        logger.bind(pid=bot.pid).info("Standby bot started")
-        self._spawn(self._watch_standby(bot))
-
-    async def _watch_standby(self, bot: BotProcess) -> None:
-        """Replace a standby bot that dies before it gets a room, backing off."""
-        started = asyncio.get_running_loop().time()
-        code = await bot.wait()
-        if bot not in self._standby:
-            return  # It got a room; its session's supervisor owns it now.
-        self._standby.remove(bot)
-        if not self._accepting:
-            return
-        if asyncio.get_running_loop().time() - started > STANDBY_RESTART_MAX_S:
-            self._standby_restart_s = 1.0
-        logger.warning(
-            f"A standby bot exited with status {code}; "
-            f"starting another in {self._standby_restart_s:.0f}s"
+            # Shutdown began while it was launching: it would outlive the server.
+            await session.bot.stop(self._settings.bot_stop_grace_s)
+            self._release(session)
+            raise ShuttingDown
+        logger.bind(room=room, session_id=session.session_id, pid=session.bot.pid).info(
+            "Bot started"
         )
-        await asyncio.sleep(self._standby_restart_s)
-        self._standby_restart_s = min(self._standby_restart_s * 2, STANDBY_RESTART_MAX_S)
-        await self._add_standby()
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+        task = asyncio.create_task(self._supervise(session, session.bot))
         self._supervisors.add(task)
         task.add_done_callback(self._supervisors.discard)
+        return session
 
     async def end(self, room: str) -> bool:
         """Stop the room's bot and free its slot; False when the room has no session."""
         session = self._sessions.get(room)
-        if session is None:
+        if session is None or session.bot is None:
             return False
         await session.bot.stop(self._settings.bot_stop_grace_s)
         self._release(session)
         return True
 
-    async def shutdown(self) -> None:
-        """Refuse new sessions, stop every bot (SIGTERM, then SIGKILL), reap them all."""
+    async def shutdown(self, drain_timeout_s: float = 0) -> None:
+        """Refuse new sessions, let live ones end within `drain_timeout_s`, stop the rest.
+
+        The warm pool stops at once. Safe to call again (a second signal, then the app's
+        own shutdown): later calls stop whatever is still running.
+        """
         self._accepting = False
+        await self._backend.close()
+        live = [s for s in self._sessions.values() if s.bot is not None]
+        if live and drain_timeout_s > 0:
+            logger.info(
+                f"Draining: waiting up to {drain_timeout_s:.0f}s for "
+                f"{len(live)} live conversation(s) to end"
+            )
+            await asyncio.wait(
+                [asyncio.create_task(s.ended.wait()) for s in live], timeout=drain_timeout_s
+            )
+        cut = [s for s in live if not s.ended.is_set()]
+        if live:
+            logger.log(
+                "WARNING" if cut else "INFO",
+                f"Shutdown: {len(live) - len(cut)} conversation(s) ended on their own, "
+                f"{len(cut)} cut",
+            )
         grace = self._settings.bot_stop_grace_s
-        bots = [s.bot for s in self._sessions.values()] + self._standby
-        await asyncio.gather(*(bot.stop(grace) for bot in bots))
+        await asyncio.gather(*(s.bot.stop(grace) for s in cut if s.bot is not None))
         await asyncio.gather(*self._supervisors, return_exceptions=True)
 
-    async def _supervise(self, session: Session) -> None:
+    async def _supervise(self, session: Session, bot: BotHandle) -> None:
+        """Watch one bot from launch to exit, then free its slot."""
         log = logger.bind(room=session.room, session_id=session.session_id)
-        exited = asyncio.create_task(session.bot.wait())
-        joined = asyncio.create_task(session.bot.joined.wait())
+        exited = asyncio.create_task(bot.wait())
+        joined = asyncio.create_task(bot.status.joined.wait())
+        failed = asyncio.create_task(bot.status.failed.wait())
         timeout = self._settings.bot_start_timeout_s
         done, _ = await asyncio.wait(
-            {exited, joined}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            {exited, joined, failed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
         joined.cancel()
         if not done:
             log.error(f"Bot did not join its room within {timeout:.0f}s; stopping it")
-            await session.bot.stop(self._settings.bot_stop_grace_s)
+            await bot.stop(self._settings.bot_stop_grace_s)
+        elif failed in done:
+            # It exits by itself after reporting; stopping frees the slot even if it hangs.
+            log.error(f"Bot failed to start: {bot.status.failure}")
+            await bot.stop(self._settings.bot_stop_grace_s)
         elif joined in done:
             log.info(f"Bot joined after {time.monotonic() - session.started_monotonic:.2f}s")
         code = await exited
+        failed.cancel()
         uptime = time.monotonic() - session.started_monotonic
-        if code == 0 or session.bot.stop_requested:
-            log.info(f"Bot exited ({code}) after {uptime:.1f}s")
+        why = f": {bot.status.end_reason}" if bot.status.end_reason else ""
+        if bot.status.failure and failed not in done:
+            log.error(f"Bot failed: {bot.status.failure}")
+        if code == 0 or bot.stop_requested:
+            log.info(f"Bot exited ({code}) after {uptime:.1f}s{why}")
         else:
-            log.warning(f"Bot exited with status {code} after {uptime:.1f}s")
+            log.warning(f"Bot exited with status {code} after {uptime:.1f}s{why}")
         self._release(session)
 
     def _release(self, session: Session) -> None:
         if self._sessions.get(session.room) is session:
             del self._sessions[session.room]
+        session.ended.set()

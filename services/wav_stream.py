@@ -12,7 +12,6 @@ class WavFormat:
 
     sample_rate: int
     channels: int
-    bits_per_sample: int
     data_offset: int
 
 
@@ -42,7 +41,7 @@ def parse_wav_header(data: bytes) -> WavFormat | None:
             audio_format, channels, rate, bits = fmt
             if audio_format not in (1, 0xFFFE) or bits != 16:
                 raise ValueError("WAV is not 16-bit PCM")
-            return WavFormat(rate, channels, bits, body)
+            return WavFormat(rate, channels, body)
         if len(data) < body + size:
             return None
         if chunk_id == b"fmt ":

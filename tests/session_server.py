@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from server.bot_environment import env_value
+from bot.launch import env_value
 from tests.livekit_server import free_tcp_port
 from tests.waiting import answers
 

@@ -115,6 +115,9 @@ async def start_stack(
                 "bot_idle_timeout_s": 60,
                 "bot_start_timeout_s": 30,
                 "max_concurrent_sessions": 4,
+                # Teardown stops the server; a test that failed mid-conversation must not
+                # hold it for the default drain.
+                "drain_timeout_s": 2,
                 **overrides,
             }
             server = await SessionServer.start(folder, settings, ADMIN_TOKEN)

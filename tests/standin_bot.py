@@ -1,7 +1,9 @@
 """A stand-in for `python -m bot`, for session server tests: no LiveKit, scripted behaviour.
 
-It writes JSON log lines to stderr as the real bot does, including the `Bot joined`
-record the server waits for, and one record listing its environment's variable names.
+It is launched exactly as the real bot is (`bot/launch.py`): `--standby --control-fd N`,
+its assignment as one JSON line on stdin, "joined"/"ended"/"error" on the control pipe.
+It logs JSON lines to stderr as the real bot does, one record listing its environment's
+variable names and one with the assignment it received.
 """
 
 import argparse
@@ -11,42 +13,65 @@ import signal
 import sys
 import time
 
+from bot.control import ControlChannel, NoControl
+from bot.launch import Assignment
+
+SILENT = "--silent" in sys.argv
+
 
 def log(message: str, **fields: object) -> None:
+    if SILENT:
+        return
     sys.stderr.write(json.dumps({"level": "INFO", "message": message, **fields}) + "\n")
     sys.stderr.flush()
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--room")
     target.add_argument("--standby", action="store_true")
+    parser.add_argument("--control-fd", type=int)
     parser.add_argument("--join-after", type=float, default=0.05)
     parser.add_argument("--never-join", action="store_true")
+    parser.add_argument("--unreachable", action="store_true", help="report LiveKit unreachable")
     parser.add_argument("--ignore-sigterm", action="store_true")
     parser.add_argument("--exit-after", type=float, default=None)
     parser.add_argument("--quote-secret", action="store_true")
+    parser.add_argument("--silent", action="store_true", help="write no log line at all")
     args = parser.parse_args()
     if args.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    control = ControlChannel(args.control_fd) if args.control_fd is not None else NoControl()
     log("environment", env_names=",".join(sorted(os.environ)))
+    assignment = Assignment(args.room)
     if args.standby:
-        args.room = sys.stdin.readline().strip()
-        if not args.room:
-            return
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        assignment = Assignment.from_line(line)
+    log("assignment", assigned_room=assignment.room, trace=json.dumps(assignment.trace_context))
     if args.quote_secret:
         log(f"connecting with secret {os.environ.get('LIVEKIT_API_SECRET')}")
         sys.stderr.write(f"plain line Authorization: Bearer {os.environ.get('CEREBRAS_API_KEY')}\n")
         sys.stderr.flush()
+    if args.unreachable:
+        time.sleep(args.join_after)
+        control.error(
+            "livekit_unreachable", "Could not reach LiveKit at ws://127.0.0.1:9 within 1s"
+        )
+        return 3
     if not args.never_join:
         time.sleep(args.join_after)
-        log("Joined the room", event="Bot joined", room=args.room)
+        log("Joined the room", room=assignment.room)
+        control.joined()
     deadline = time.monotonic() + (args.exit_after if args.exit_after is not None else 3600)
     while time.monotonic() < deadline:
         time.sleep(0.05)
+    control.ended("room_empty")
     log("leaving")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,7 +20,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from tests.conftest import ADMIN_TOKEN, STANDIN_BOT, server_settings
 from tests.session_server import SessionServer
-from tests.stack import ARTIFACTS, Stack, start_stack
+from tests.stack import ARTIFACTS, GREETING, Stack, start_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -31,6 +31,7 @@ SCREENSHOTS = ARTIFACTS / "browser"
 RATE = 16000
 PHASE = "document.querySelector('#status').dataset.phase"
 LAST_AGENT_LINE = "document.querySelector('#conversation li.agent:last-child .text')"
+FIRST_AGENT_LINE = "document.querySelector('#conversation li.agent .text')"
 # The probe's flags for this machine's closed network, plus the fake media devices.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -151,6 +152,12 @@ async def test_a_conversation_in_the_page(
     )
     await until(
         page,
+        f"{FIRST_AGENT_LINE}?.textContent === {GREETING!r}",
+        20,
+        "the greeting's text",
+    )
+    await until(
+        page,
         f"{LAST_AGENT_LINE}?.textContent.includes({reply!r})",
         40,
         "the agent's reply text",
@@ -160,11 +167,11 @@ async def test_a_conversation_in_the_page(
     final = [text for _, text, final in transcripts if final]
     assert interim and transcript.startswith(interim[0]), transcripts
     assert final == [transcript]
-    user_lines = await page.locator("#conversation li.user").all_inner_texts()
-    assert (
-        any(transcript in line for line in user_lines)
-        and not await page.locator("#conversation li.user.interim").count()
+    lines = await page.locator("#conversation li").evaluate_all(
+        "items => items.map(li => [li.className, li.querySelector('.text').textContent])"
     )
+    assert lines == [["agent", GREETING], ["user", transcript], ["agent", reply]], lines
+    assert not await page.locator("#conversation li.user.interim").count()
 
     await until(page, "document.querySelector('#waterfall').dataset.turn", 20, "the waterfall")
     shown = await page.evaluate(

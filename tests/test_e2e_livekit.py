@@ -374,7 +374,7 @@ async def test_llm_rate_limits_are_retried(stack: Stack, speak: Callable[[str], 
 async def test_logs_hold_no_secret_and_no_transcript(stack: Stack) -> None:
     """Runs last in this module: it reads the log of every scenario above."""
     text = stack.server.log_text()
-    assert "Turn metrics" in text and "Bot joined" in text, "the bots' logs were captured"
+    assert "Turn metrics" in text and "Joined the room" in text, "the bots' logs were captured"
     for secret in [*SECRETS.values(), ADMIN_TOKEN]:
         assert secret not in text
     lowered = text.lower()
@@ -398,3 +398,22 @@ async def test_sfu_loss_ends_the_bot_and_frees_the_slot(
         assert exits and "(0)" in exits[-1]["message"], exits
         print(f"\nSFU loss: bot exited {time.monotonic() - killed_at:.2f} s after the kill")
         await caller.participant.leave()
+
+
+@pytest.mark.parametrize("level", ["WARNING", "ERROR"])
+async def test_a_conversation_works_whatever_the_log_level(
+    tmp_path: Path, speak: Callable[[str], bytes], level: str
+) -> None:
+    """Nothing the server relies on travels in a log line."""
+    async for own in start_stack(tmp_path, log_level=level):
+        caller = await join(own)
+        (session,) = await own.server.sessions()
+        assert session["state"] == "running"
+        reply = scripted("Quiet logs suffice.")
+        own.transcriber.script[:] = [scripted("quiet question")]
+        own.reply_queue[:] = [reply]
+        await ask(caller, speak("Are you still there?"), reply)
+        await caller.participant.leave()
+        allowed = {"WARNING", "ERROR", "CRITICAL"} - ({"WARNING"} if level == "ERROR" else set())
+        levels = {r["level"] for r in own.server.records()}
+        assert levels <= allowed, levels

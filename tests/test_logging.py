@@ -5,7 +5,8 @@ import logging
 import pytest
 from loguru import logger
 
-from bot.logging import REDACTED, WITHHELD, setup_logging
+from bot.logging import setup_logging
+from processors.redaction import REDACTED, WITHHELD
 from tests.conftest import quiet_logging
 
 pytestmark = pytest.mark.unit

@@ -12,12 +12,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
+from bot.launch import env_value
 from bot.settings import Settings
-from server.bot_environment import env_value
+from server.process_backend import ProcessBackend
 from server.session_manager import SessionManager
 from tests.conftest import (
     ADMIN,
@@ -30,6 +32,7 @@ from tests.conftest import (
 )
 
 pytestmark = pytest.mark.server
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def alive(pid: int) -> bool:
@@ -56,12 +59,14 @@ def pids(client: httpx.Client) -> dict[str, int]:
 
 
 async def test_concurrent_connects_for_one_room_start_one_bot(captured_logs: LogCapture) -> None:
-    manager = SessionManager(server_settings())
+    settings = server_settings()
+    manager = SessionManager(settings, ProcessBackend(settings))
     sessions = await asyncio.gather(*(manager.open("den", "ada") for _ in range(5)))
     try:
         assert len({s.session_id for s in sessions}) == 1
         assert len(manager.sessions()) == 1
-        await asyncio.wait_for(sessions[0].bot.joined.wait(), 10)
+        assert sessions[0].bot is not None
+        await asyncio.wait_for(sessions[0].bot.status.joined.wait(), 10)
     finally:
         await manager.shutdown()
     started = [r for r in captured_logs.records() if r["message"] == "Bot started"]
@@ -166,7 +171,6 @@ def test_bot_log_lines_are_tagged_and_redacted(api: ApiFactory, captured_logs: L
     wait_until(lambda: "Joined the room" in captured_logs.text, timeout=5)
     relayed = [r for r in captured_logs.records() if r.get("source") == "bot"]
     assert relayed and all(r["room"] == body["room"] for r in relayed)
-    assert any(r.get("event") == "Bot joined" for r in relayed)
     assert any("[REDACTED]" in r["message"] for r in relayed)
     for secret in SECRETS.values():
         assert secret not in captured_logs.text
@@ -181,7 +185,7 @@ def test_warm_bot_takes_the_room_and_a_new_one_warms_up(
     room = client.post("/connect").json()["room"]
     assert pids(client)[room] == warm_pid
     wait_until(lambda: "Joined the room" in captured_logs.text, timeout=5)
-    joined = next(r for r in captured_logs.records() if r.get("event") == "Bot joined")
+    joined = next(r for r in captured_logs.records() if r["message"] == "Joined the room")
     assert joined["room"] == room
     wait_until(lambda: len(standby_pids(captured_logs)) == 2, timeout=5)
     replacement = standby_pids(captured_logs)[1]
@@ -195,29 +199,32 @@ def standby_pids(logs: LogCapture) -> list[int]:
     return [r["pid"] for r in logs.records() if r["message"] == "Standby bot started"]
 
 
-def test_server_shutdown_leaves_no_child_behind(
-    tmp_path: os.PathLike, unused_tcp_port: int
-) -> None:
+def start_server(port: int, **overrides: object) -> subprocess.Popen:
+    """`python -m server` as a child process, JSON logs on its stderr."""
     settings = server_settings(
-        token_server_port=unused_tcp_port,
-        admin_token=ADMIN_TOKEN,
-        bot_command=f"{STANDIN_BOT} --ignore-sigterm",
-        bot_stop_grace_s=1,
-        bot_warm_pool=1,
-        log_format="json",
+        token_server_port=port, admin_token=ADMIN_TOKEN, log_format="json", **overrides
     )
-    env = {**os.environ, **_as_environment(settings)}
     server = subprocess.Popen(
         [sys.executable, "-m", "server"],
-        env=env,
+        env={**os.environ, **_as_environment(settings)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    wait_until(lambda: _reachable(f"http://127.0.0.1:{port}/health"), timeout=20)
+    return server
+
+
+def test_server_shutdown_leaves_no_child_behind(unused_tcp_port: int) -> None:
+    server = start_server(
+        unused_tcp_port,
+        bot_command=f"{STANDIN_BOT} --ignore-sigterm",
+        bot_stop_grace_s=1,
+        bot_warm_pool=1,
+        drain_timeout_s=0,
+    )
     try:
-        base = f"http://127.0.0.1:{unused_tcp_port}"
-        wait_until(lambda: _reachable(f"{base}/health"), timeout=20)
-        with httpx.Client(base_url=base) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{unused_tcp_port}") as client:
             for _ in range(3):
                 assert client.post("/connect").status_code == 200
             running = list(pids(client).values())
@@ -235,6 +242,70 @@ def test_server_shutdown_leaves_no_child_behind(
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def drain(port: int, server: subprocess.Popen) -> tuple[list[dict], float]:
+    """Two conversations, SIGTERM, and what /connect and /ready answer meanwhile.
+
+    Returns the server's log records and how long it took to exit after the signal.
+    """
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        for _ in range(2):
+            assert client.post("/connect").status_code == 200
+        running = list(pids(client).values())
+        signalled = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        refused = client.post("/connect")
+        assert refused.status_code == 503 and refused.json()["reason"] == "shutting_down"
+        assert int(refused.headers["Retry-After"]) > 0
+        assert client.get("/ready").status_code == 503
+        assert client.get("/health").status_code == 200
+    server.wait(timeout=30)
+    took = time.monotonic() - signalled
+    log = server.stderr.read() if server.stderr else ""
+    assert [pid for pid in running if alive(pid)] == []
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    standby = [r for r in records if r["message"] == "Standby bot started"]
+    assert standby and not any(alive(r["pid"]) for r in standby)
+    draining = next(i for i, r in enumerate(records) if r["message"].startswith("Draining"))
+    assert "Standby bot started" not in [r["message"] for r in records[draining:]]
+    return records, took
+
+
+def test_shutdown_lets_live_conversations_end(unused_tcp_port: int) -> None:
+    server = start_server(
+        unused_tcp_port,
+        bot_command=f"{STANDIN_BOT} --exit-after 3",
+        bot_warm_pool=1,
+        drain_timeout_s=20,
+    )
+    try:
+        records, took = drain(unused_tcp_port, server)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    messages = [r["message"] for r in records]
+    assert "Shutdown: 2 conversation(s) ended on their own, 0 cut" in messages
+    assert took < 20, "the server waited for the conversations, not for DRAIN_TIMEOUT_S"
+    exits = [m for m in messages if m.startswith("Bot exited (0)")]
+    assert len(exits) == 2 and all(m.endswith(": room_empty") for m in exits), exits
+
+
+def test_shutdown_cuts_conversations_still_live_after_the_drain_timeout(
+    unused_tcp_port: int,
+) -> None:
+    server = start_server(unused_tcp_port, bot_warm_pool=1, drain_timeout_s=1.5, bot_stop_grace_s=1)
+    try:
+        records, took = drain(unused_tcp_port, server)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    cut = [r for r in records if r["message"].startswith("Shutdown:")]
+    assert [(r["level"], r["message"]) for r in cut] == [
+        ("WARNING", "Shutdown: 0 conversation(s) ended on their own, 2 cut")
+    ]
+    assert 1.5 <= took < 1.5 + 8
 
 
 def test_server_refuses_bad_configuration_with_exit_2(tmp_path: os.PathLike) -> None:
@@ -266,3 +337,90 @@ def _as_environment(settings: Settings) -> dict[str, str]:
         for name in type(settings).model_fields
         if getattr(settings, name) is not None
     }
+
+
+def test_a_bot_that_logs_nothing_still_counts_as_joined(
+    api: ApiFactory, captured_logs: LogCapture
+) -> None:
+    """The server learns of the join on the control pipe: logging is no signal."""
+    client = api(admin_token=ADMIN_TOKEN, bot_command=f"{STANDIN_BOT} --silent")
+    client.post("/connect")
+    wait_until(lambda: client.get("/sessions", headers=ADMIN).json()[0]["state"] == "running", 5)
+    assert not [r for r in captured_logs.records() if r.get("source") == "bot"]
+
+
+async def test_the_bot_receives_its_room_and_trace_context(captured_logs: LogCapture) -> None:
+    settings = server_settings(bot_warm_pool=1)
+    manager = SessionManager(settings, ProcessBackend(settings))
+    await manager.start()
+    carrier = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    try:
+        warm = await manager.open("den", "ada", trace_context=carrier)
+        cold = await manager.open("hall", "bob")
+        for session in (warm, cold):
+            assert session.bot is not None
+            await asyncio.wait_for(session.bot.status.joined.wait(), 10)
+    finally:
+        await manager.shutdown()
+    received = {
+        r["assigned_room"]: json.loads(r["trace"])
+        for r in captured_logs.records()
+        if r["message"] == "assignment"
+    }
+    assert received == {"den": carrier, "hall": {}}
+
+
+def test_a_bot_reporting_unreachable_livekit_frees_its_slot_at_once(
+    api: ApiFactory, captured_logs: LogCapture
+) -> None:
+    client = api(
+        admin_token=ADMIN_TOKEN,
+        max_concurrent_sessions=1,
+        bot_command=f"{STANDIN_BOT} --unreachable --ignore-sigterm",
+        bot_start_timeout_s=30,
+        bot_stop_grace_s=0.5,
+    )
+    room = client.post("/connect").json()["room"]
+    freed_after = wait_until(lambda: client.get("/ready").status_code == 200, timeout=5)
+    print(f"slot freed {freed_after * 1000:.0f} ms after /connect")
+    errors = [r for r in captured_logs.records() if r["level"] == "ERROR" and r.get("room") == room]
+    assert any(
+        "Bot failed to start" in r["message"]
+        and "livekit_unreachable" in r["message"]
+        and "Could not reach LiveKit at ws://127.0.0.1:9" in r["message"]
+        for r in errors
+    ), errors
+
+
+def test_a_real_bot_ignores_the_servers_dotenv_and_reports_unreachable_livekit(
+    api: ApiFactory,
+    captured_logs: LogCapture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real bot, started by the server from a folder holding a `.env` it must not read."""
+    (tmp_path / ".env").write_text("CHATTERBOX_TEMPERATURE=99\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    client = api(
+        admin_token=ADMIN_TOKEN,
+        max_concurrent_sessions=1,
+        bot_command="python -m bot",
+        livekit_url="ws://127.0.0.1:9",
+        livekit_connect_timeout_s=2,
+        bot_start_timeout_s=60,
+    )
+    started = time.monotonic()
+    room = client.post("/connect").json()["room"]
+    wait_until(lambda: client.get("/ready").status_code == 200, timeout=40)
+    elapsed = time.monotonic() - started
+    print(f"real bot: unreachable LiveKit reported and slot freed after {elapsed:.1f}s")
+    ours = [r for r in captured_logs.records() if r.get("room") == room]
+    failures = [r["message"] for r in ours if r["message"].startswith("Bot failed to start")]
+    assert len(failures) == 1, [r["message"] for r in ours]
+    assert failures[0].startswith(
+        "Bot failed to start: Could not reach LiveKit at ws://127.0.0.1:9;"
+    )
+    assert failures[0].endswith("(LIVEKIT_CONNECT_TIMEOUT_S=2) (livekit_unreachable)")
+    assert not any("CHATTERBOX_TEMPERATURE" in r["message"] for r in ours)
+    assert elapsed < 60 / 2, "freed by the report, not by BOT_START_TIMEOUT_S"

@@ -1,23 +1,23 @@
 import asyncio
-import base64
 
 import pytest
 from pipecat.frames.frames import (
     ErrorFrame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
+    STTUpdateSettingsFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.tests.utils import SleepFrame, run_test
 
-from services.voxtral_stt import (
-    TIMEOUT_MESSAGE,
-    VoxtralRealtimeSTTService,
-    VoxtralSegmentedSTTService,
-)
-from tests.conftest import SECRETS, VOXTRAL_MODEL
+from engines.backends import TranscriptionStream
+from engines.scripted import ScriptedTranscriber
+from services.voxtral import TIMEOUT_MESSAGE
+from services.voxtral_realtime_stt import VoxtralRealtimeSTTService
+from services.voxtral_segmented_stt import VoxtralSegmentedSTTService
+from tests.conftest import SECRETS, VOXTRAL_MODEL, running_engines
 
 pytestmark = pytest.mark.unit
 CHUNK = bytes(range(256)) * 2 + bytes(128)  # 20 ms of 16 kHz PCM16: 640 bytes
@@ -37,7 +37,7 @@ def utterance(seconds: float = 1.0, settle: float = 0.6) -> list:
 def realtime(engines, **kwargs) -> VoxtralRealtimeSTTService:
     options = {
         "url": f"ws://{engines.voxtral.served.host}:{engines.voxtral.served.port}/v1/realtime",
-        "model": VOXTRAL_MODEL,
+        "settings": VoxtralRealtimeSTTService.Settings(model=VOXTRAL_MODEL),
         "api_key": SECRETS["voxtral_api_key"],
         "timeout_s": 0.4,
         "preroll_secs": 0.0,
@@ -48,7 +48,7 @@ def realtime(engines, **kwargs) -> VoxtralRealtimeSTTService:
 def segmented(engines, http, **kwargs) -> VoxtralSegmentedSTTService:
     options = {
         "base_url": engines.voxtral.url,
-        "model": VOXTRAL_MODEL,
+        "settings": VoxtralSegmentedSTTService.Settings(model=VOXTRAL_MODEL),
         "aiohttp_session": http,
         "api_key": SECRETS["voxtral_api_key"],
         "timeout_s": 0.4,
@@ -187,7 +187,10 @@ async def test_realtime_retry_succeeds_when_the_server_recovers(engines):
 
 
 async def test_realtime_reports_what_the_server_rejects(engines):
-    _, up = await run_test(realtime(engines, model="no-such-model"), frames_to_send=utterance(0.3))
+    _, up = await run_test(
+        realtime(engines, settings=VoxtralRealtimeSTTService.Settings(model="no-such-model")),
+        frames_to_send=utterance(0.3),
+    )
     assert any("Voxtral error: The model `no-such-model` does not exist." in e for e in errors(up))
 
 
@@ -247,5 +250,57 @@ async def test_segmented_reports_bad_answers(engines, http, fault, message):
     assert len(errors(up)) == 1 and errors(up)[0].startswith(message)
 
 
-def test_audio_is_sent_as_base64_pcm16():
-    assert base64.b64decode(base64.b64encode(CHUNK)) == CHUNK
+class RecordingTranscriber:
+    """Transcribes every utterance as "heard" and keeps the PCM the server received."""
+
+    def __init__(self) -> None:
+        self._script = ScriptedTranscriber(["heard"])
+        self.audio: list[bytearray] = []
+
+    def open_stream(self) -> "RecordingStream":
+        self.audio.append(bytearray())
+        return RecordingStream(self._script.open_stream(), self.audio[-1])
+
+
+class RecordingStream:
+    def __init__(self, inner: TranscriptionStream, audio: bytearray) -> None:
+        self._inner = inner
+        self._audio = audio
+
+    async def feed(self, pcm: bytes) -> str:
+        self._audio.extend(pcm)
+        return await self._inner.feed(pcm)
+
+    async def finish(self) -> str:
+        return await self._inner.finish()
+
+
+async def test_realtime_delivers_the_speech_to_the_server_byte_for_byte():
+    transcriber = RecordingTranscriber()
+    speech = [bytes([n]) * 640 for n in range(1, 26)]  # 0.5 s, each chunk distinct
+    frames = [
+        VADUserStartedSpeakingFrame(start_secs=0.2),
+        *[InputAudioRawFrame(chunk, 16000, 1) for chunk in speech],
+        VADUserStoppedSpeakingFrame(stop_secs=0.4),
+        SleepFrame(0.6),
+    ]
+    async with running_engines(transcriber=transcriber) as engines:
+        down, _ = await run_test(realtime(engines), frames_to_send=frames)
+    assert transcripts(down) == ["heard"]
+    assert [bytes(a) for a in transcriber.audio] == [b"".join(speech)]
+
+
+async def test_realtime_model_change_opens_a_session_with_the_new_model(engines):
+    engines.transcripts[:] = ["after the switch"]
+    new_model = "mistralai/Voxtral-Small"
+    down, up = await run_test(
+        realtime(engines),
+        frames_to_send=[
+            SleepFrame(0.3),
+            STTUpdateSettingsFrame(delta=VoxtralRealtimeSTTService.Settings(model=new_model)),
+            SleepFrame(0.5),
+        ],
+    )
+    models = [u["model"] for u in engines.voxtral.log.of_kind("session.update")]
+    assert models == [VOXTRAL_MODEL, new_model]
+    assert any(new_model in e for e in errors(up))  # the stand-in serves only one model

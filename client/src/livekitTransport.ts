@@ -40,7 +40,6 @@ export const RTVI_LABEL = "rtvi-ai";
 export interface LiveKitConnectionParams {
   url: string;
   token: string;
-  room?: string;
 }
 
 /** The RTVI callbacks, plus what only a LiveKit connection does: resume after a drop. */
@@ -153,7 +152,7 @@ export class LiveKitTransport extends Transport {
     if (typeof params.token !== "string" || params.token.length === 0) {
       throw new RTVIError("LiveKit token is missing");
     }
-    return { url: params.url, token: params.token, room: params.room };
+    return { url: params.url, token: params.token };
   }
 
   async _connect(connectParams?: LiveKitConnectionParams): Promise<void> {

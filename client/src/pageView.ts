@@ -95,14 +95,17 @@ export class PageView implements SessionView {
   }
 
   agentReplyStarted(): void {
-    this.agentLine = this.line("agent", "Agent");
+    this.agentLine = null;
     this.userLine = null;
   }
 
-  agentText(text: string): void {
-    if (!this.agentLine) this.agentReplyStarted();
-    const line = this.agentLine as HTMLLIElement;
-    this.setText(line, (line.querySelector(".text")?.textContent ?? "") + text);
+  agentSaid(text: string): void {
+    if (!this.agentLine) {
+      this.agentLine = this.line("agent", "Agent");
+      this.userLine = null;
+    }
+    const before = this.agentLine.querySelector(".text")?.textContent ?? "";
+    this.setText(this.agentLine, before ? `${before} ${text}` : text);
   }
 
   turnMetrics(metrics: TurnMetrics): void {

@@ -3,6 +3,7 @@
  * into what the page shows. All callbacks live in one object, in `createClient`.
  */
 import {
+  type BotOutputData,
   DeviceError,
   PipecatClient,
   type RTVIMessage,
@@ -31,8 +32,10 @@ export interface SessionView {
   phase(phase: Phase): void;
   roomJoined(room: string): void;
   userTranscript(text: string, final: boolean): void;
+  /** The agent starts a new reply: its next words begin a new line. */
   agentReplyStarted(): void;
-  agentText(text: string): void;
+  /** A piece of what the agent says, as it starts to say it. */
+  agentSaid(text: string): void;
   turnMetrics(metrics: TurnMetrics): void;
   error(message: string, recovery: Recovery): void;
   micLevel(level: number): void;
@@ -56,10 +59,6 @@ export class VoiceSession {
     private readonly fetchImpl: typeof fetch = (...args) => fetch(...args),
   ) {}
 
-  get connected(): boolean {
-    return this.client !== null;
-  }
-
   /** Get the microphone, ask the server for an agent, join the room, wait for the agent. */
   async connect(room: string): Promise<void> {
     if (this.client) return;
@@ -76,7 +75,7 @@ export class VoiceSession {
       this.view.roomJoined(session.room);
       this.view.phase("waiting-for-agent");
       await withTimeout(
-        client.connect({ url: session.url, token: session.token, room: session.room }),
+        client.connect({ url: session.url, token: session.token }),
         AGENT_READY_TIMEOUT_MS,
         "The voice agent did not join the room. Try connecting again.",
       );
@@ -131,7 +130,12 @@ export class VoiceSession {
       },
       onUserTranscript: (data: TranscriptData) => view.userTranscript(data.text, data.final),
       onBotLlmStarted: () => view.agentReplyStarted(),
-      onBotLlmText: (data) => view.agentText(data.text),
+      // What the agent says, the greeting included (the LLM never sees it, so it has no
+      // bot-llm-text). Each piece is announced once as "new"; its later messages only
+      // follow its playback.
+      onBotOutput: (data: BotOutputData) => {
+        if (data.spoken_status === "new") view.agentSaid(data.text);
+      },
       onServerMessage: (data: unknown) => {
         if (isTurnMetrics(data)) view.turnMetrics(data);
       },

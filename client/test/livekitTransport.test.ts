@@ -12,7 +12,7 @@ import { describe, expect, it, vi } from "vitest";
 import { LiveKitTransport, RTVI_LABEL } from "../src/livekitTransport";
 import { FakeRoom, fakeDeps, MICS } from "./fakeLiveKit";
 
-const PARAMS = { url: "ws://127.0.0.1:7880", token: "jwt-token", room: "den" };
+const PARAMS = { url: "ws://127.0.0.1:7880", token: "jwt-token" };
 
 function setUp(overrides = {}) {
   const room = new FakeRoom();

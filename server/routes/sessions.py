@@ -4,9 +4,10 @@ import time
 
 from fastapi import APIRouter, Path, Response
 
+from bot.names import NAME_PATTERN
 from server.deps import AdminDep, SessionsDep
 from server.errors import ApiError
-from server.models import NAME_PATTERN, ErrorBody, SessionInfo
+from server.models import ErrorBody, SessionInfo
 
 router = APIRouter(
     prefix="/sessions",
@@ -25,7 +26,7 @@ async def list_sessions(sessions: SessionsDep) -> list[SessionInfo]:
             session_id=s.session_id,
             room=s.room,
             identity=s.identity,
-            pid=s.bot.pid,
+            pid=s.bot.pid if s.bot else None,
             state=s.state,
             started_at=s.started_at,
             uptime_s=round(now - s.started_monotonic, 3),

@@ -1,15 +1,8 @@
-"""Voxtral speech-to-text, as served by vLLM.
+"""Voxtral speech-to-text over vLLM's realtime websocket, while the user talks.
 
-Two ways to reach it, chosen by `VOXTRAL_MODE`:
-
-- `VoxtralRealtimeSTTService` streams the user's audio over `ws /v1/realtime` while
-  they speak and shows partial transcripts as they come (`transcription.delta`), so the
-  final transcript is ready moments after the user stops.
-- `VoxtralSegmentedSTTService` posts each VAD-segmented utterance as a WAV file to
-  `POST /v1/audio/transcriptions` and reads the server-sent deltas.
-
-Both retry a timed-out utterance once, then report a non-fatal error; the session
-carries on and the next utterance is transcribed normally.
+The user's audio is streamed over `ws /v1/realtime` as they speak and partial
+transcripts are shown as they come (`transcription.delta`), so the final transcript is
+ready moments after the user stops.
 """
 
 import asyncio
@@ -20,10 +13,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import aiohttp
 from loguru import logger
 from pipecat.frames.frames import (
-    ErrorFrame,
     Frame,
     InterimTranscriptionFrame,
     StartFrame,
@@ -33,20 +24,23 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import STTSettings
-from pipecat.services.stt_service import SegmentedSTTService, WebsocketSTTService
+from pipecat.services.stt_service import WebsocketSTTService
 from pipecat.utils.time import time_now_iso8601
 from websockets.exceptions import WebSocketException
 
-VOXTRAL_SAMPLE_RATE = 16000
-TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+from services.voxtral import (
+    TIMEOUT_MESSAGE,
+    VOXTRAL_SAMPLE_RATE,
+    VOXTRAL_TTFS_P99_S,
+    VoxtralSTTSettings,
+    bearer_headers,
+    voxtral_settings,
+)
+
 ClientEvent = Literal["session.update", "input_audio_buffer.append", "input_audio_buffer.commit"]
 ServerEvent = Literal["session.created", "transcription.delta", "transcription.done", "error"]
-TIMEOUT_MESSAGE = "Speech recognition timed out; please say that again."
 RECONNECT_MIN_WAIT_S = 0.2
 RECONNECT_MAX_WAIT_S = 5.0
-# Speech end to final transcript, p99, for Voxtral Realtime's built-in delay; the turn
-# strategy waits this long only when no finalized transcript arrives.
-VOXTRAL_TTFS_P99_S = 1.0
 
 
 @dataclass
@@ -71,35 +65,38 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
     reconnects by itself and replays the utterance in progress.
     """
 
+    Settings = VoxtralSTTSettings
+    _settings: VoxtralSTTSettings
+
     def __init__(
         self,
         *,
         url: str,
-        model: str,
         api_key: str | None = None,
         timeout_s: float = 3.0,
         preroll_secs: float = 0.3,
+        settings: VoxtralSTTSettings | None = None,
         **kwargs: Any,
     ) -> None:
         """Initialize the service.
 
         Args:
             url: The realtime endpoint, e.g. ``ws://127.0.0.1:8000/v1/realtime``.
-            model: The model the server must serve.
             api_key: Bearer token, when the server requires one.
             timeout_s: Longest wait for a transcript after the user stops speaking.
             preroll_secs: Audio kept from before VAD detected speech.
+            settings: Changes to the default settings.
             **kwargs: Passed to `WebsocketSTTService`.
         """
         super().__init__(
             sample_rate=VOXTRAL_SAMPLE_RATE,
             ttfs_p99_latency=VOXTRAL_TTFS_P99_S,
-            settings=STTSettings(model=model, language=None),
+            settings=voxtral_settings(settings),
             reconnect_on_error=False,
             **kwargs,
         )
         self._url = url
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._headers = bearer_headers(api_key)
         self._timeout_s = timeout_s
         self._preroll: deque[bytes] = deque()
         self._preroll_bytes_max = int(preroll_secs * VOXTRAL_SAMPLE_RATE) * 2
@@ -112,6 +109,15 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
     def can_generate_metrics(self) -> bool:
         """Time to final transcript is reported."""
         return True
+
+    # STTService narrows the argument of AIService._update_settings to STTSettings.
+    async def _update_settings(self, delta: STTSettings) -> dict[str, Any]:  # type: ignore[override]
+        """Apply a settings change; a new model takes a new session, replaying the utterance."""
+        changed = await super()._update_settings(delta)
+        if "model" in changed:
+            await self._disconnect_websocket()
+        self._warn_unhandled_updated_settings(changed.keys() - {"model"})
+        return changed
 
     async def start(self, frame: StartFrame) -> None:
         """Start the service and keep a connection open for the session."""
@@ -304,123 +310,3 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         timer, self._transcript_timer = self._transcript_timer, None
         if timer is not None and timer is not asyncio.current_task():
             await self.cancel_task(timer)
-
-
-class VoxtralSegmentedSTTService(SegmentedSTTService):
-    """Transcribes each utterance with one `POST /v1/audio/transcriptions` request."""
-
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        model: str,
-        aiohttp_session: aiohttp.ClientSession,
-        api_key: str | None = None,
-        timeout_s: float = 3.0,
-        **kwargs: Any,
-    ) -> None:
-        """Initialize the service.
-
-        Args:
-            base_url: Server root, e.g. ``http://127.0.0.1:8000``.
-            model: The model the server must serve.
-            aiohttp_session: Session owned by the bot.
-            api_key: Bearer token, when the server requires one.
-            timeout_s: Longest time one transcription request may take.
-            **kwargs: Passed to `SegmentedSTTService`.
-        """
-        super().__init__(
-            sample_rate=VOXTRAL_SAMPLE_RATE,
-            ttfs_p99_latency=VOXTRAL_TTFS_P99_S,
-            settings=STTSettings(model=model, language=None),
-            **kwargs,
-        )
-        self._url = base_url.rstrip("/") + TRANSCRIPTIONS_PATH
-        self._session = aiohttp_session
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._timeout_s = timeout_s
-
-    def can_generate_metrics(self) -> bool:
-        """Time to final transcript is reported."""
-        return True
-
-    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
-        """Transcribe one WAV segment, retrying once if the server does not answer in time.
-
-        Yields:
-            Interim transcripts as deltas arrive, then the final transcript; or a
-            non-fatal `ErrorFrame`.
-        """
-        for attempt in (1, 2):
-            response: aiohttp.ClientResponse | None = None
-            try:
-                response = await asyncio.wait_for(self._post(audio), self._timeout_s)
-                events = self._events(response)
-                first = await anext(events, None)
-            except (TimeoutError, aiohttp.ClientConnectionError) as e:
-                if response is not None:
-                    response.close()
-                if attempt == 1:
-                    logger.warning(f"{self}: transcription attempt failed ({e!r}), retrying")
-                    continue
-                yield ErrorFrame(TIMEOUT_MESSAGE)
-                return
-            except (aiohttp.ClientError, ValueError) as e:
-                if response is not None:
-                    response.close()
-                yield ErrorFrame(f"Speech recognition failed: {e}")
-                return
-            try:
-                async for frame in self._frames(first, events):
-                    yield frame
-            except TimeoutError:
-                yield ErrorFrame(TIMEOUT_MESSAGE)
-            except (aiohttp.ClientError, ValueError) as e:
-                yield ErrorFrame(f"Speech recognition failed: {e}")
-            finally:
-                response.close()
-            return
-
-    async def _post(self, wav: bytes) -> aiohttp.ClientResponse:
-        form = aiohttp.FormData()
-        form.add_field("file", wav, filename="utterance.wav", content_type="audio/wav")
-        form.add_field("model", str(self._settings.model))
-        form.add_field("stream", "true")
-        response = await self._session.post(self._url, data=form, headers=self._headers)
-        if response.status != 200:
-            detail = (await response.text())[:200]
-            response.close()
-            raise ValueError(f"Voxtral answered HTTP {response.status}: {detail}")
-        return response
-
-    async def _events(self, response: aiohttp.ClientResponse) -> AsyncGenerator[str, None]:
-        """The `data:` payloads of the event stream, up to `[DONE]`."""
-        while True:
-            raw_line = await asyncio.wait_for(response.content.readline(), self._timeout_s)
-            if not raw_line:
-                raise ValueError("Voxtral ended the stream without [DONE]")
-            line = raw_line.decode(errors="replace").strip()
-            if not line.startswith("data:"):
-                continue
-            data = line.removeprefix("data:").strip()
-            if data == "[DONE]":
-                return
-            yield data
-
-    async def _frames(
-        self, first: str | None, events: AsyncGenerator[str, None]
-    ) -> AsyncGenerator[Frame, None]:
-        """Interim transcripts for each delta, then the final transcript."""
-        text = ""
-        payload = first
-        while payload is not None:
-            try:
-                delta = json.loads(payload)["choices"][0]["delta"].get("content") or ""
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
-                raise ValueError("Voxtral sent an event that is not a transcription chunk") from e
-            if delta:
-                text += delta
-                yield InterimTranscriptionFrame(text.strip(), self._user_id, time_now_iso8601())
-            payload = await anext(events, None)
-        if text.strip():
-            yield TranscriptionFrame(text.strip(), self._user_id, time_now_iso8601())

@@ -1,0 +1,125 @@
+"""Bots as child processes of this server, with a warm pool of standby bots.
+
+Every bot starts the same way (`bot/launch.py`): loaded and waiting for its assignment
+line. A cold start writes that line at once; a warm one hands it to a bot that has
+already imported the pipeline, so a new conversation's bot joins without the import
+time. A standby bot that dies is replaced, with backoff.
+"""
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from loguru import logger
+
+from bot.launch import Assignment, bot_environment
+from bot.settings import Settings
+from server.bot_process import BotProcess
+
+# A standby bot that keeps dying is restarted ever more slowly, up to this.
+STANDBY_RESTART_MAX_S = 60.0
+
+
+class ProcessBackend:
+    """Spawns, warms and hands out bot processes (see `server/bot_backend.py`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._env = bot_environment(settings)
+        self._standby: list[BotProcess] = []
+        self._standby_restart_s = 1.0
+        self._closed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watchers: dict[BotProcess, asyncio.Task[None]] = {}
+
+    async def start(self) -> None:
+        """Fill the warm pool."""
+        for _ in range(self._settings.bot_warm_pool):
+            await self._add_standby()
+
+    async def launch(self, assignment: Assignment) -> BotProcess:
+        """A bot for `assignment`, from the warm pool when one is ready.
+
+        Raises:
+            OSError: the bot command could not be started.
+        """
+        log = logger.bind(room=assignment.room)
+        standby = self._take_standby()
+        if standby is not None:
+            try:
+                await standby.assign(assignment)
+                return standby
+            except (BrokenPipeError, ConnectionResetError):
+                log.warning("The standby bot was gone; starting one")
+        bot = BotProcess(self._settings.bot_command, self._env, room=assignment.room)
+        await bot.start()
+        try:
+            await bot.assign(assignment)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # It exited at once; its supervisor sees the exit and frees the slot.
+        return bot
+
+    async def close(self) -> None:
+        """Stop refilling the pool and stop the standby bots; idempotent."""
+        self._closed.set()
+        standby, self._standby = self._standby, []
+        await asyncio.gather(*(bot.stop(self._settings.bot_stop_grace_s) for bot in standby))
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _take_standby(self) -> BotProcess | None:
+        """A live standby bot, if any; a replacement starts warming at once."""
+        while self._standby:
+            bot = self._standby.pop(0)
+            # Its session watches it from now on.
+            self._watchers.pop(bot).cancel()
+            if bot.returncode is None:
+                self._spawn(self._add_standby())
+                return bot
+        return None
+
+    async def _add_standby(self) -> None:
+        if self._closed.is_set():
+            return
+        bot = BotProcess(self._settings.bot_command, self._env)
+        try:
+            await bot.start()
+        except OSError as e:
+            logger.error(f"Could not start a standby bot: {e.strerror or e}")
+            return
+        if self._closed.is_set():
+            # Closing began while it was starting: it would outlive the pool.
+            await bot.stop(self._settings.bot_stop_grace_s)
+            return
+        self._standby.append(bot)
+        logger.bind(pid=bot.pid).info("Standby bot started")
+        self._watchers[bot] = self._spawn(self._watch_standby(bot))
+
+    async def _watch_standby(self, bot: BotProcess) -> None:
+        """Replace a standby bot that dies before it gets a room, backing off."""
+        started = asyncio.get_running_loop().time()
+        code = await bot.wait()
+        del self._watchers[bot]
+        if bot not in self._standby:
+            return  # The pool closed.
+        self._standby.remove(bot)
+        if self._closed.is_set():
+            return
+        if asyncio.get_running_loop().time() - started > STANDBY_RESTART_MAX_S:
+            self._standby_restart_s = 1.0
+        logger.warning(
+            f"A standby bot exited with status {code}; "
+            f"starting another in {self._standby_restart_s:.0f}s"
+        )
+        try:
+            await asyncio.wait_for(self._closed.wait(), self._standby_restart_s)
+            return
+        except TimeoutError:
+            pass
+        self._standby_restart_s = min(self._standby_restart_s * 2, STANDBY_RESTART_MAX_S)
+        await self._add_standby()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
