@@ -118,7 +118,13 @@ def waterfall(result: dict[str, Any], path: Path) -> None:
     for row, name in enumerate(HOPS):
         s = result["summary"][name]
         if s["at_p50"] is not None:
-            axes.barh(row, s["at_p95"] - previous["at_p95"], left=previous["at_p95"], alpha=0.3)
+            axes.barh(
+                row,
+                s["at_p95"] - previous["at_p95"],
+                left=previous["at_p95"],
+                color="C0",
+                alpha=0.25,
+            )
             axes.barh(row, s["at_p50"] - previous["at_p50"], left=previous["at_p50"], color="C0")
             axes.text(s["at_p50"] + 5, row, f"{s['at_p50']:.0f}", va="center", fontsize=8)
             previous = {"at_p50": s["at_p50"], "at_p95": s["at_p95"]}
@@ -128,7 +134,8 @@ def waterfall(result: dict[str, Any], path: Path) -> None:
     axes.set_xlabel("ms after the listener's last voiced audio (p50 solid, p95 faint)")
     options = result["options"]
     axes.set_title(
-        f"listener bench, {len(result['turns'])} turns, {result['commit'][:12]}, "
+        f"listener bench, {len(result['turns'])} turns, {result['commit'][:7]}"
+        f"{'+dirty' if result['commit'].endswith('+dirty') else ''}, "
         f"bot {options['bot'] or 'defaults'}",
         fontsize=9,
     )
