@@ -14,7 +14,11 @@ from bench.listener.hops import HOPS
 
 pytestmark = pytest.mark.e2e
 
+# A whole stack, a greeting and three turns: about 40 s here, more on a busy machine.
+TIMEOUT_S = 240
 
+
+@pytest.mark.timeout(TIMEOUT_S)
 def test_quick_run_finds_every_hop(tmp_path: Path) -> None:
     assert main(["--quick", "--out", str(tmp_path), "--label", "quick"]) == 0
     (result_file,) = tmp_path.glob("*-listener-quick.json")
