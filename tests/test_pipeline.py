@@ -263,6 +263,11 @@ async def withdrawn_then_answered(call: Call, speak) -> None:
 
     # One reply was heard, to the whole turn, and nothing of an early one.
     assert call.heard(since=started) == tone.code(reply)
+    # The STT finalized the first half early, yet received all of the rest: the service
+    # holds new speech until the early transcript is in (Voxtral drops audio sent while
+    # it finishes one), and the pre-roll covers the moment the VAD took to hear it.
+    (_, *later) = call.engines.voxtral.log.of_kind("utterance")
+    assert sum(u["audio_bytes"] for u in later) / 32000 >= seconds(voiced(rest))
     requests = call.engines.chat.log.of_kind("chat")
     users = [[m["content"] for m in r["body"]["messages"] if m["role"] == "user"] for r in requests]
     assert users[0] == ["book a table"], "the reply started at the pause"
