@@ -72,7 +72,7 @@ class Listener:
 
     @classmethod
     async def join(cls, server_url: str, greeting: str, timeout_s: float = 30) -> "Listener":
-        """`POST /connect`, join the room, and wait until the greeting was heard."""
+        """`POST /connect`, join the room, and wait until the greeting is over."""
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{server_url}/connect", json={}) as response:
                 response.raise_for_status()
@@ -80,8 +80,9 @@ class Listener:
         participant = Participant()
         await participant.join(body["url"], body["token"])
         listener = cls(participant, body["room"], greeting)
-        expected = tone.code(greeting)
-        await listener._wait(lambda: listener.words() == expected, timeout_s, "the greeting")
+        # The bot reports the greeting's turn once it has finished speaking it.
+        await listener._wait(listener.bot_metrics, timeout_s, "the greeting")
+        await listener._wait(lambda: listener.quiet_since(0.3), timeout_s, "quiet")
         listener._seen_metrics = len(listener.bot_metrics())
         return listener
 
@@ -158,5 +159,5 @@ class Listener:
         deadline = time.monotonic() + timeout_s
         while not condition():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no {what} within {timeout_s:.0f}s")
+                raise TimeoutError(f"waited {timeout_s:.0f}s for {what}")
             await asyncio.sleep(0.02)
