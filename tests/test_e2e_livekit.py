@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from bench.listener.listener import last_voiced_sample
+from bench.listener.listener import voiced
 from engines import tone
 from tests.conftest import ADMIN_TOKEN, SECRETS
 from tests.participant import LISTEN_RATE, Participant
@@ -256,11 +256,6 @@ async def test_a_pause_mid_sentence_gets_one_reply_to_the_whole_sentence(
     assert {r["request"] for r in chats[:-1]} <= closed
     print(f"\nmid-sentence pause: {len(chats) - 1} preemptive request(s) withdrawn")
     await caller.participant.leave()
-
-
-def voiced(pcm: bytes) -> bytes:
-    """Speech without espeak-ng's closing silence."""
-    return pcm[: last_voiced_sample(pcm) * 2]
 
 
 async def test_two_rooms_at_once_stay_isolated(stack: Stack, speak: Callable[[str], bytes]) -> None:

@@ -18,7 +18,7 @@ from pipecat.frames.frames import (
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.workers.runner import WorkerRunner
 
-from bench.listener.listener import last_voiced_sample
+from bench.listener.listener import voiced
 from bot.logging import setup_logging
 from bot.pipeline import build_worker
 from engines import tone
@@ -227,11 +227,6 @@ async def test_logs_of_a_whole_run_hold_no_secret_and_no_transcript(call, speak)
         assert secret not in out
     for word in [*transcript.split(), *tone.words_of(reply)]:
         assert word not in out.lower(), word
-
-
-def voiced(pcm: bytes) -> bytes:
-    """Speech without espeak-ng's closing silence."""
-    return pcm[: last_voiced_sample(pcm) * 2]
 
 
 def booking_reply(question: str) -> str:

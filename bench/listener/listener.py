@@ -38,6 +38,11 @@ def last_voiced_sample(pcm: bytes) -> int:
     return int((voiced[-1] + 1) * WINDOW) if voiced.size else 0
 
 
+def voiced(pcm: bytes) -> bytes:
+    """16 kHz PCM16 speech without its closing silence."""
+    return pcm[: last_voiced_sample(pcm) * 2]
+
+
 def _has_sound(pcm: bytes) -> bool:
     samples = np.frombuffer(pcm, dtype=np.int16)
     return bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > HEARD_PEAK
