@@ -85,9 +85,14 @@ class Listener:
         participant = Participant()
         await participant.join(body["url"], body["token"])
         listener = cls(participant, body["room"], greeting)
-        # The bot reports the greeting's turn once it has finished speaking it.
-        await listener._wait(listener.bot_metrics, timeout_s, "the greeting")
-        await listener._wait(lambda: listener.quiet_since(0.3), timeout_s, "quiet")
+        # The bot reports the greeting's turn once it has written the last of its audio,
+        # which is before the listener has heard it all (or, when short, any of it).
+        await listener._wait(
+            lambda: listener.bot_metrics() and listener.first_sound(0.0) is not None,
+            timeout_s,
+            "the greeting",
+        )
+        await listener._wait(lambda: listener.quiet_since(0.5), timeout_s, "its end")
         listener._seen_metrics = len(listener.bot_metrics())
         return listener
 
