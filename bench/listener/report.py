@@ -63,6 +63,7 @@ def build(options: BenchOptions, turns: list[TurnResult]) -> dict[str, Any]:
                 "bot": t.bot,
                 "reply_heard_whole": t.reply_heard_whole,
                 "words_heard": t.words_heard,
+                "requests": t.requests,
             }
             for t in turns
         ],
