@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.logging import setup_logging
     from bot.settings import SettingsError, load_settings
+    from bot.tracing import setup_tracing, shutdown_tracing
 
     try:
         settings = load_settings(**({"_env_file": None} if supervised else {}))
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         log_transcripts=settings.log_transcripts,
         **({"room": args.room} if args.room else {}),
     )
+    setup_tracing(settings, "bot")
     from bot.room import LiveKitUnreachable, run_room
 
     if args.standby:
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.exception("The bot failed")
         control.error("crashed", "the bot failed unexpectedly; its log has the traceback")
         return EXIT_FAILED
+    finally:
+        shutdown_tracing()  # the session's last spans leave before the process does
     control.ended(reason)
     logger.info("Session ended")
     return EXIT_OK

@@ -22,7 +22,6 @@ from pipecat.processors.aggregators.llm_response_universal import (
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.services.stt_service import STTService
 from pipecat.transports.base_transport import BaseTransport
-from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
 from pipecat.turns.user_stop import (
     BaseUserTurnStopStrategy,
     SpeechTimeoutUserTurnStopStrategy,
@@ -31,7 +30,11 @@ from pipecat.turns.user_stop import (
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from bot.settings import Settings
+from bot.tracing import tracing_enabled
 from processors.audio_timed_turn_stop import AudioTimedUserTurnStopStrategy
+from processors.engine_error_observer import EngineErrorObserver
+from processors.output_span import OutputSpanObserver
+from processors.overlap_turn_start import OverlapUserTurnStartStrategy
 from processors.pausing_vad import PausingSileroVADAnalyzer
 from processors.preempted_reply_gate import PreemptedReplyGate
 from processors.preemptive_turn_stop import PreemptiveUserTurnStopStrategy
@@ -132,6 +135,8 @@ def create_vad(settings: Settings) -> VADProcessor:
 def create_turn_strategies(settings: Settings) -> UserTurnStrategies:
     """When a user turn starts (and may interrupt the bot) and when it ends.
 
+    While the bot talks, a sound pauses it and only real words interrupt it
+    (`processors/overlap_turn_start.py`; the output must be a `PausableOutput`).
     `speech_timeout` ends the turn as soon as the VAD's endpointing silence
     (`VAD_STOP_SECS`) has passed and the final transcript is in, replying
     preemptively if `PREEMPTIVE_GENERATION` is on; `smart_turn` lets the smart-turn
@@ -152,13 +157,13 @@ def create_turn_strategies(settings: Settings) -> UserTurnStrategies:
             stop = AudioTimedUserTurnStopStrategy(user_speech_timeout=rest)
         else:
             stop = SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)
-    return UserTurnStrategies(
-        start=[
-            VADUserTurnStartStrategy(enable_interruptions=interrupt),
-            TranscriptionUserTurnStartStrategy(enable_interruptions=interrupt),
-        ],
-        stop=[stop],
+    start = OverlapUserTurnStartStrategy(
+        enable_interruptions=interrupt,
+        backchannel_words=settings.backchannel_words,
+        min_words=settings.min_interruption_words,
+        false_interruption_timeout=settings.false_interruption_timeout_ms / 1000,
     )
+    return UserTurnStrategies(start=[start], stop=[stop])
 
 
 def build_worker(
@@ -194,7 +199,7 @@ def build_worker(
         ]
     )
     turn_metrics = TurnMetricsObserver(room=room)
-    observers: list[BaseObserver] = [turn_metrics]
+    observers: list[BaseObserver] = [turn_metrics, EngineErrorObserver()]
     if not settings.log_transcripts:
         observers.append(TranscriptLogGuard(redactor=redactor))
     worker = PipelineWorker(
@@ -206,7 +211,10 @@ def build_worker(
         ),
         observers=observers,
         idle_timeout_secs=None,
+        enable_tracing=tracing_enabled(settings),
     )
+    if worker.turn_trace_observer is not None:
+        worker.add_observer(OutputSpanObserver(turns=worker.turn_trace_observer))
 
     @turn_metrics.event_handler("on_turn_metrics")
     async def send_to_client(_: TurnMetricsObserver, record: dict) -> None:

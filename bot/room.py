@@ -15,9 +15,11 @@ from pipecat.workers.runner import WorkerRunner
 
 from bot.control import EndReason, NoControl
 from bot.launch import Assignment
+from bot.livekit_transport import PausableLiveKitTransport
 from bot.pipeline import build_worker
 from bot.settings import Settings
 from bot.tokens import mint_token
+from bot.tracing import start_conversation
 from processors.redaction import Redactor
 
 AGENT_TOKEN_TTL = timedelta(hours=6)
@@ -95,7 +97,7 @@ async def run_room(
     room = assignment.room
     started = time.monotonic()
     async with aiohttp.ClientSession() as http:
-        transport = LiveKitTransport(
+        transport = PausableLiveKitTransport(
             url=settings.livekit_url,
             token=mint_agent_token(settings, room),
             room_name=room,
@@ -109,6 +111,7 @@ async def run_room(
         worker = build_worker(
             transport=transport, settings=settings, http=http, room=room, redactor=redactor
         )
+        start_conversation(worker, assignment.trace_context)
         # Signals are ours to handle, so every end of the session has a known reason.
         runner = WorkerRunner(handle_sigint=False, handle_sigterm=False)
         connected = asyncio.Event()

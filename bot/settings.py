@@ -9,10 +9,11 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import DirectoryPath, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.names import NAME_PATTERN
+from processors.backchannel import DEFAULT_BACKCHANNEL_WORDS
 
 Milliseconds = Annotated[int, Field(gt=0, le=600_000)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
@@ -24,7 +25,7 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    """Process configuration: LiveKit, engines, pipeline tuning, logging."""
+    """Process configuration: LiveKit, engines, pipeline tuning, logging, tracing."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
@@ -81,6 +82,11 @@ class Settings(BaseSettings):
     turn_stop_strategy: Literal["speech_timeout", "smart_turn"] = "speech_timeout"
     enable_interruptions: bool = True
     preemptive_generation: bool = True
+    # While the bot talks: words that never interrupt it, how many other words do, and how
+    # long a paused bot waits for words after a sound before it plays on (0: never pause).
+    backchannel_words: Annotated[list[str], NoDecode] = list(DEFAULT_BACKCHANNEL_WORDS)
+    min_interruption_words: Annotated[int, Field(ge=1, le=20)] = 1
+    false_interruption_timeout_ms: Annotated[int, Field(ge=0, le=10_000)] = 1000
 
     # Bot process
     bot_idle_timeout_s: Seconds = 120
@@ -111,10 +117,19 @@ class Settings(BaseSettings):
     local_livekit_port: Port = 7880
     client_port: Port = 5173
 
+    # Metrics: the session server sets this for the bots it starts (a fresh directory per
+    # run) and serves what they write there on /metrics; without it a bot runs the same,
+    # its metrics unexported.
+    prometheus_multiproc_dir: DirectoryPath | None = None
+
     # Logging
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     log_transcripts: bool = False
+
+    # Tracing (OpenTelemetry over OTLP/HTTP; off unless the endpoint is set)
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: Annotated[str, Field(min_length=1, max_length=128)] = "voice-agent"
 
     @field_validator("livekit_url")
     @classmethod
@@ -130,7 +145,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with ws:// or wss://")
         return value
 
-    @field_validator("cors_allow_origins", mode="before")
+    @field_validator("cors_allow_origins", "backchannel_words", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -153,6 +168,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _otlp_endpoint_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (the OTLP/HTTP receiver)")
+        return value.rstrip("/") if value is not None else None
 
     @field_validator("log_level", mode="before")
     @classmethod

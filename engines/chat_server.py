@@ -80,19 +80,20 @@ def create_chat_app(
             )
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        role = _chunk(completion_id, model, {"role": "assistant"}, None)
         sent = 0
 
         async def tokens() -> AsyncIterator[bytes]:
             nonlocal sent
             async for token in responder.respond(messages, model):
                 sent += 1
+                if sent == 1:
+                    log.add(kind="chat_first_token", request=completion_id, at=time.monotonic())
                 yield _chunk(completion_id, model, {"content": token}, None)
 
         try:
+            role = _chunk(completion_id, model, {"role": "assistant"}, None)
             await faults.start_stream(request, response, role)
-            first = {"kind": "chat_first_token", "request": completion_id}
-            if not await faults.stream(request, response, log.first_sent(tokens(), **first)):
+            if not await faults.stream(request, response, tokens()):
                 return response
         except ConnectionResetError:
             # The client went away mid-reply (an interruption, or the bot leaving).

@@ -4,10 +4,18 @@
 sends the same audio as it is synthesised. Both take `input`, `voice`,
 `response_format` (`wav` or `pcm`) and the optional `exaggeration`, `cfg_weight` and
 `temperature`.
+
+Like OpenAI-compatible servers, `POST /v1/audio/speech` also honours OpenAI's
+`stream_format`: `audio` streams the clip's bytes as they are made, `sse` sends them as
+`speech.audio.delta` events (base64) ending with one `speech.audio.done`. OpenAI's
+clients (LiveKit Agents' plugin among them) always send it.
 """
 
+import base64
+import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -16,7 +24,16 @@ from engines.faults import FaultPlan, RequestLog, bearer_ok
 from engines.wav import wav_header
 
 RESPONSE_FORMATS = ("wav", "pcm")
+STREAM_FORMATS = ("audio", "sse")
 OPTIONS = ("exaggeration", "cfg_weight", "temperature")
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.json_response({"error": {"message": message}}, status=400)
+
+
+def _sse(event: dict) -> bytes:
+    return f"data: {json.dumps(event)}\n\n".encode()
 
 
 def create_chatterbox_app(
@@ -38,9 +55,11 @@ def create_chatterbox_app(
             if not isinstance(body, dict) or not str(body.get("input", "")).strip():
                 raise ValueError
         except ValueError:
-            return web.json_response({"error": {"message": "'input' is required"}}, status=400)
+            return _bad_request("'input' is required")
         if body.get("response_format", "wav") not in RESPONSE_FORMATS:
-            return web.json_response({"error": {"message": "unsupported format"}}, status=400)
+            return _bad_request(f"unsupported format; use one of {', '.join(RESPONSE_FORMATS)}")
+        if body.get("stream_format", "audio") not in STREAM_FORMATS:
+            return _bad_request(f"unsupported stream_format; use {' or '.join(STREAM_FORMATS)}")
         log.add(
             kind="speech",
             request=request_id,
@@ -59,12 +78,58 @@ def create_chatterbox_app(
         options = {k: body[k] for k in OPTIONS if k in body}
         return synthesizer.synthesize(str(body["input"]), str(body.get("voice", "")), options)
 
+    async def streamed(
+        request: web.Request, body: dict, request_id: str, *, sse: bool
+    ) -> web.StreamResponse:
+        """The audio as it is made: raw bytes of the format, or as SSE deltas."""
+        as_wav = body.get("response_format", "wav") == "wav"
+        head = wav_header(synthesizer.sample_rate) if as_wav else b""
+        if sse:
+            content_type = "text/event-stream"
+        else:
+            content_type = "audio/wav" if as_wav else "audio/pcm"
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+
+        def framed(audio: bytes) -> bytes:
+            if not sse:
+                return audio
+            encoded = base64.b64encode(audio).decode()
+            return _sse({"type": "speech.audio.delta", "audio": encoded})
+
+        async def chunks() -> AsyncIterator[bytes]:
+            first = True
+            async for chunk in audio_of(body):
+                if first:
+                    first = False
+                    log.add(kind="speech_first_audio", request=request_id, at=time.monotonic())
+                    chunk = head + chunk if sse else chunk
+                yield framed(chunk)
+
+        try:
+            await faults.start_stream(request, response, b"" if sse else head)
+            if not await faults.stream(request, response, chunks()):
+                return response
+        except ConnectionResetError:
+            # The client closed the request: an interruption, or the bot leaving.
+            log.add(kind="speech_cancelled", request=request_id, at=time.monotonic())
+            return response
+        if sse:
+            characters = len(str(body["input"]))
+            usage = {"input_tokens": characters, "output_tokens": 0, "total_tokens": characters}
+            await response.write(_sse({"type": "speech.audio.done", "usage": usage}))
+        log.add(kind="speech_done", request=request_id, at=time.monotonic())
+        await response.write_eof()
+        return response
+
     async def speech(request: web.Request) -> web.StreamResponse:
-        body = await parse(request, uuid.uuid4().hex[:12])
+        request_id = uuid.uuid4().hex[:12]
+        body = await parse(request, request_id)
         if isinstance(body, web.Response):
             return body
         if (failure := await misbehave()) is not None:
             return failure
+        if "stream_format" in body:
+            return await streamed(request, body, request_id, sse=body["stream_format"] == "sse")
         pcm = b"".join([chunk async for chunk in audio_of(body)])
         if body.get("response_format", "wav") == "wav":
             return web.Response(
@@ -79,24 +144,7 @@ def create_chatterbox_app(
             return body
         if (failure := await misbehave()) is not None:
             return failure
-        as_wav = body.get("response_format", "wav") == "wav"
-        response = web.StreamResponse(
-            headers={"Content-Type": "audio/wav" if as_wav else "audio/pcm"}
-        )
-        audio = log.first_sent(audio_of(body), kind="speech_first_audio", request=request_id)
-        try:
-            await faults.start_stream(
-                request, response, wav_header(synthesizer.sample_rate) if as_wav else b""
-            )
-            if not await faults.stream(request, response, audio):
-                return response
-        except ConnectionResetError:
-            # The client closed the request: an interruption, or the bot leaving.
-            log.add(kind="speech_cancelled", request=request_id, at=time.monotonic())
-            return response
-        log.add(kind="speech_done", request=request_id, at=time.monotonic())
-        await response.write_eof()
-        return response
+        return await streamed(request, body, request_id, sse=False)
 
     app = web.Application()
     app.router.add_post("/v1/audio/speech", speech)

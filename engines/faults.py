@@ -1,8 +1,7 @@
 """Knobs that make a stand-in misbehave the way real engines do, and a log of requests."""
 
 import asyncio
-import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,15 +111,6 @@ class RequestLog:
     def add(self, **entry: Any) -> None:
         """Record one request or message."""
         self.requests.append(entry)
-
-    async def first_sent(self, chunks: AsyncIterable[bytes], **entry: Any) -> AsyncIterator[bytes]:
-        """Pass a response's chunks on, recording `entry` with the moment the first leaves."""
-        first = True
-        async for chunk in chunks:
-            if first:
-                first = False
-                self.add(**entry, at=time.monotonic())
-            yield chunk
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         """The recorded entries of one kind."""

@@ -1,8 +1,10 @@
 """Voxtral as vLLM serves it, over a `Transcriber`.
 
-`POST /v1/audio/transcriptions` takes a multipart upload (`file`, `model`, `stream`)
-and answers with JSON, or with server-sent `transcription.chunk` deltas ending in
-`[DONE]`. `ws /v1/realtime` follows vLLM's realtime protocol: the server greets with
+`POST /v1/audio/transcriptions` takes a multipart upload (`file`, `model`, `stream`,
+`response_format`) and answers with JSON (`json`, or OpenAI's `verbose_json` with the
+language, duration and one segment), plain `text`, or server-sent `transcription.chunk`
+deltas ending in `[DONE]`. Uploads at other rates than 16 kHz are resampled.
+`ws /v1/realtime` follows vLLM's realtime protocol: the server greets with
 `session.created`; the client sends `session.update` with its model, a
 `input_audio_buffer.commit` to start an utterance, `input_audio_buffer.append` with
 base64 PCM16 at 16 kHz, and a commit with `final: true` to end it; the server answers
@@ -19,22 +21,51 @@ import uuid
 import wave
 from collections.abc import AsyncIterator
 
+import numpy as np
 from aiohttp import WSMsgType, web
 
 from engines.backends import Transcriber, TranscriptionStream
 from engines.faults import FaultPlan, RequestLog, bearer_ok
 
 SAMPLE_RATE = 16000
+RESPONSE_FORMATS = ("json", "verbose_json", "text")
 
 
 def _pcm_from_upload(data: bytes) -> bytes:
-    """The PCM16 samples of an uploaded WAV file (raw PCM is taken as is)."""
+    """The PCM16 samples of an uploaded WAV file at 16 kHz (raw PCM is taken as is).
+
+    Other rates are resampled (linearly: enough for a transcriber), as vLLM does.
+    """
     if not data.startswith(b"RIFF"):
         return data
     with wave.open(io.BytesIO(data)) as wav:
         if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
             raise ValueError("expected 16-bit mono audio")
-        return wav.readframes(wav.getnframes())
+        pcm, rate = wav.readframes(wav.getnframes()), wav.getframerate()
+    if rate == SAMPLE_RATE:
+        return pcm
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    count = int(len(samples) * SAMPLE_RATE / rate)
+    resampled = np.interp(np.arange(count) * rate / SAMPLE_RATE, np.arange(len(samples)), samples)
+    return resampled.astype(np.int16).tobytes()
+
+
+def _answer(text: str, response_format: str, seconds: float) -> web.Response:
+    """A whole transcript in the requested format, as OpenAI-compatible servers give it."""
+    if response_format == "text":
+        return web.Response(text=text, content_type="text/plain")
+    if response_format == "json":
+        return web.json_response({"text": text})
+    segment = {"id": 0, "seek": 0, "start": 0.0, "end": seconds, "text": text, "tokens": []}
+    return web.json_response(
+        {
+            "task": "transcribe",
+            "language": "english",
+            "duration": seconds,
+            "text": text,
+            "segments": [segment],
+        }
+    )
 
 
 def _sse(payload: dict | str) -> bytes:
@@ -64,6 +95,10 @@ def create_voxtral_app(
         except (KeyError, AttributeError, ValueError, EOFError, wave.Error):
             return web.json_response({"error": {"message": "a WAV 'file' is required"}}, status=400)
         stream = str(form.get("stream", "false")).lower() == "true"
+        response_format = str(form.get("response_format", "json"))
+        if response_format not in RESPONSE_FORMATS:
+            message = f"unsupported response_format; use one of {', '.join(RESPONSE_FORMATS)}"
+            return web.json_response({"error": {"message": message}}, status=400)
         log.add(
             kind="transcription",
             audio_bytes=len(pcm),
@@ -82,7 +117,7 @@ def create_voxtral_app(
         deltas = [await utterance.feed(pcm), await utterance.finish()]
         log.add(kind="transcribed", at=time.monotonic())
         if not stream:
-            return web.json_response({"text": "".join(deltas).strip()})
+            return _answer("".join(deltas).strip(), response_format, len(pcm) / 2 / SAMPLE_RATE)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await faults.start_stream(request, response)
         chunk_id = f"trsc-{uuid.uuid4().hex[:12]}"

@@ -7,7 +7,8 @@ or more words arrive, the speculation is withdrawn: the LLM and TTS requests are
 closed and nothing of that reply is played. When the turn ends with the transcript the
 speculation answered, the reply already under way is confirmed and played; otherwise
 it is withdrawn and the whole turn answered afresh. LiveKit Agents calls this
-`preemptive_generation`; like it, nothing is started while the bot is speaking.
+`preemptive_generation`; like it, nothing is started while the bot is speaking, and a
+turn gets at most `MAX_PREEMPTIONS` tries (each withdrawn one cost an LLM request).
 """
 
 import re
@@ -26,6 +27,7 @@ from pipecat.utils.string import TextPartForConcatenation, concatenate_aggregate
 from processors.audio_timed_turn_stop import AudioTimedUserTurnStopStrategy
 
 _NOT_WORDS = re.compile(r"[^\w']+")
+MAX_PREEMPTIONS = 3
 
 
 def same_words(first: str, second: str) -> bool:
@@ -45,6 +47,7 @@ class PreemptiveUserTurnStopStrategy(AudioTimedUserTurnStopStrategy):
         self._bot_speaking = False
         # The turn's transcripts, joined as the user aggregator will join them.
         self._parts: list[TextPartForConcatenation] = []
+        self._preemptions = 0
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
         """Track the bot's speech, withdraw on new words, then time the turn as usual."""
@@ -71,7 +74,9 @@ class PreemptiveUserTurnStopStrategy(AudioTimedUserTurnStopStrategy):
             and self._vad_stopped
             and not self._vad_user_speaking
             and not self._bot_speaking
+            and self._preemptions < MAX_PREEMPTIONS
         ):
+            self._preemptions += 1
             await self._withdraw("the transcript grew")
             self._speculation = UserTurnSpeculation(text=self._turn_text())
             logger.debug(f"{self}: starting the reply before the turn ends")
@@ -98,6 +103,7 @@ class PreemptiveUserTurnStopStrategy(AudioTimedUserTurnStopStrategy):
 
     async def _reset(self, *, clear_vad_user_speaking: bool) -> None:
         self._parts = []
+        self._preemptions = 0
         await super()._reset(clear_vad_user_speaking=clear_vad_user_speaking)
 
     async def _discard_pending_end_of_turn(self) -> None:

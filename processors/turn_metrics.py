@@ -32,6 +32,9 @@ from pipecat.services.llm_service import LLMService
 from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_output import BaseOutputTransport
 
+from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
+from processors.turn_histograms import observe_turn
+
 TURN_METRICS_EVENT = "Turn metrics"
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -71,7 +74,7 @@ def _ms(start: int | None, end: int | None) -> float | None:
 
 
 class TurnMetricsObserver(BaseObserver):
-    """Logs one `Turn metrics` record per turn and offers it to the client.
+    """Logs one `Turn metrics` record per turn, adds it to Prometheus, offers it to the client.
 
     A turn starts when the user's turn ends (or when the bot speaks unprompted, as in
     the greeting) and is reported once the bot has finished or been cut off, or when
@@ -147,11 +150,18 @@ class TurnMetricsObserver(BaseObserver):
             if self._turn is None:
                 self._turn = self._new_turn()
             self._first("first_audio_written_at", at)
+        elif isinstance(frame, PausePlayoutFrame) and self._turn is not None:
+            # Audio halts here; it is a barge-in only if the reply does not resume.
+            self._first("halted_at", at)
+        elif isinstance(frame, ResumePlayoutFrame) and self._turn is not None:
+            self._turn.barge_in_speech_at = self._turn.halted_at = None
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
             if self._turn is not None:
                 if self._turn.barge_in_speech_at is not None:
-                    self._turn.halted_at = at
+                    self._first("halted_at", at)
+                else:
+                    self._turn.halted_at = None
                 await self._report()
 
     def _new_turn(self, **instants: int | None) -> _Turn:
@@ -174,4 +184,5 @@ class TurnMetricsObserver(BaseObserver):
             return
         record = {"room": self._room, "turn": turn.number, **turn.metrics()}
         logger.bind(event=TURN_METRICS_EVENT, **record).info(TURN_METRICS_EVENT)
+        observe_turn(record)
         await self._call_event_handler("on_turn_metrics", record)

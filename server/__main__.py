@@ -14,6 +14,7 @@ import uvicorn
 
 from bot.logging import setup_logging
 from bot.settings import SettingsError, load_settings
+from bot.tracing import setup_tracing, shutdown_tracing
 from server.draining_server import DrainingServer
 from server.main import create_app
 
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         log_transcripts=settings.log_transcripts,
         service="server",
     )
+    setup_tracing(settings, "server")
     app = create_app(settings)
     server = DrainingServer(
         uvicorn.Config(
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         server.run()
     except KeyboardInterrupt:
         pass
+    finally:
+        shutdown_tracing()
     return 0 if server.started else 1
 
 

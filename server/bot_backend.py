@@ -5,10 +5,13 @@ warm pool) is one implementation, and a backend that dispatches bots to worker h
 can be another, reporting through the same `BotStatus`.
 """
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.launch import Assignment
 from server.bot_status import BotStatus
+
+# Where a session's bot came from: loaded in advance, or started for the session.
+Pool = Literal["warm", "cold"]
 
 
 class BotHandle(Protocol):
@@ -16,6 +19,7 @@ class BotHandle(Protocol):
 
     status: BotStatus
     stop_requested: bool
+    pool: Pool
 
     @property
     def pid(self) -> int | None:
@@ -33,6 +37,11 @@ class BotHandle(Protocol):
 
 class BotBackend(Protocol):
     """Starts bots for rooms."""
+
+    @property
+    def standby_count(self) -> int:
+        """Bots loaded in reserve, ready for a room."""
+        ...
 
     async def start(self) -> None:
         """Get ready to launch (for example, warm standby bots)."""

@@ -10,6 +10,7 @@ from loguru import logger
 
 from bot.control import ControlMessage
 from bot.launch import Assignment, supervised_argv
+from server.bot_backend import Pool
 from server.bot_status import BotStatus
 
 _MAX_LINE_BYTES = 1 << 20
@@ -38,6 +39,7 @@ class BotProcess:
         self._readers: list[asyncio.Task[None]] = []
         self.status = BotStatus()
         self.stop_requested = False
+        self.pool: Pool = "cold"
 
     @property
     def pid(self) -> int | None:

@@ -80,12 +80,32 @@ def require_admin(request: Request, settings: SettingsDep) -> None:
 AdminDep = Depends(require_admin)
 
 
+def require_metrics_reader(request: Request, settings: SettingsDep) -> None:
+    """`/metrics`: a direct loopback call (a Prometheus beside the server) or the admin bearer."""
+    if _from_loopback(request) or _is_admin(request, settings):
+        return
+    if settings.admin_token is None:
+        raise ApiError(
+            403, "admin_disabled", "metrics are served to loopback only while ADMIN_TOKEN is unset"
+        )
+    raise ApiError(
+        401,
+        "unauthorized",
+        "send Authorization: Bearer <ADMIN_TOKEN>",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+MetricsReaderDep = Depends(require_metrics_reader)
+
+
 def rate_limit(request: Request) -> None:
     """At most RATE_LIMIT_PER_MINUTE calls a minute from one client address."""
     limiter: RateLimiter = request.app.state.rate_limiter
     client = request.client.host if request.client else "unknown"
     wait = limiter.retry_after(client)
     if wait is not None:
+        request.app.state.metrics.rate_limited.labels(endpoint=_route_path(request)).inc()
         seconds = max(1, round(wait + 0.5))
         raise ApiError(
             429,
@@ -96,3 +116,9 @@ def rate_limit(request: Request) -> None:
 
 
 RateLimitDep = Depends(rate_limit)
+
+
+def _route_path(request: Request) -> str:
+    """The matched route's template (never the raw path a client chose)."""
+    route = request.scope.get("route")
+    return getattr(route, "path", "unknown")

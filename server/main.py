@@ -10,18 +10,24 @@ from loguru import logger
 
 from bot.settings import Settings
 from server.body_limit import BodySizeLimit
+from server.connect_outcomes import ConnectOutcomes
 from server.errors import install_error_handlers
 from server.process_backend import ProcessBackend
 from server.rate_limiter import RateLimiter
-from server.routes import connect, health, sessions, token
+from server.routes import connect, health, metrics, sessions, token
+from server.server_metrics import ServerMetrics
 from server.session_manager import SessionManager
+from server.telemetry import TELEMETRY
 
 MAX_BODY_BYTES = 16 * 1024
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The session server for `settings`; its bots stop when the app shuts down."""
-    session_manager = SessionManager(settings, ProcessBackend(settings))
+    server_metrics = ServerMetrics()
+    session_manager = SessionManager(
+        settings, ProcessBackend(settings, server_metrics), server_metrics
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -29,15 +35,18 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         logger.info("Shutting down: stopping every bot")
         await session_manager.shutdown()
+        server_metrics.close()
         logger.info("All bots stopped")
 
     app = FastAPI(
         title="Voice agent session server",
         summary="LiveKit tokens and one voice agent per room",
         lifespan=lifespan,
+        telemetry=TELEMETRY,
     )
     app.state.settings = settings
     app.state.sessions = session_manager
+    app.state.metrics = server_metrics
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)
     app.add_middleware(
@@ -49,7 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    for module in (health, token, connect, sessions):
+    app.add_middleware(ConnectOutcomes, counter=server_metrics.connect_responses)
+    for module in (health, token, connect, sessions, metrics):
         app.include_router(module.router)
     if settings.client_dist_dir.is_dir():
         # Production: the page and the API on one origin.

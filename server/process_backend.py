@@ -15,6 +15,7 @@ from loguru import logger
 from bot.launch import Assignment, bot_environment
 from bot.settings import Settings
 from server.bot_process import BotProcess
+from server.server_metrics import ServerMetrics
 
 # A standby bot that keeps dying is restarted ever more slowly, up to this.
 STANDBY_RESTART_MAX_S = 60.0
@@ -23,14 +24,20 @@ STANDBY_RESTART_MAX_S = 60.0
 class ProcessBackend:
     """Spawns, warms and hands out bot processes (see `server/bot_backend.py`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: ServerMetrics) -> None:
         self._settings = settings
-        self._env = bot_environment(settings)
+        self._metrics = metrics
+        self._env = bot_environment(metrics.bot_settings(settings))
         self._standby: list[BotProcess] = []
         self._standby_restart_s = 1.0
         self._closed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._watchers: dict[BotProcess, asyncio.Task[None]] = {}
+
+    @property
+    def standby_count(self) -> int:
+        """Standby bots waiting for a room."""
+        return len(self._standby)
 
     async def start(self) -> None:
         """Fill the warm pool."""
@@ -48,6 +55,7 @@ class ProcessBackend:
         if standby is not None:
             try:
                 await standby.assign(assignment)
+                standby.pool = "warm"
                 return standby
             except (BrokenPipeError, ConnectionResetError):
                 log.warning("The standby bot was gone; starting one")
@@ -99,6 +107,7 @@ class ProcessBackend:
         started = asyncio.get_running_loop().time()
         code = await bot.wait()
         del self._watchers[bot]
+        self._metrics.bot_reaped(bot.pid)
         if bot not in self._standby:
             return  # The pool closed.
         self._standby.remove(bot)

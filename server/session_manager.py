@@ -19,6 +19,7 @@ from loguru import logger
 from bot.launch import Assignment
 from bot.settings import Settings
 from server.bot_backend import BotBackend, BotHandle
+from server.server_metrics import ServerMetrics
 
 CAPACITY_RETRY_AFTER_S = 10
 
@@ -60,12 +61,14 @@ class Session:
 class SessionManager:
     """Starts, tracks and stops the bots, one per room."""
 
-    def __init__(self, settings: Settings, backend: BotBackend) -> None:
+    def __init__(self, settings: Settings, backend: BotBackend, metrics: ServerMetrics) -> None:
         self._settings = settings
         self._backend = backend
+        self._metrics = metrics
         self._sessions: dict[str, Session] = {}
         self._supervisors: set[asyncio.Task[None]] = set()
         self._accepting = True
+        metrics.watch(sessions=lambda: len(self._sessions), standby=lambda: backend.standby_count)
 
     @property
     def has_capacity(self) -> bool:
@@ -117,15 +120,17 @@ class SessionManager:
         except OSError as e:
             self._release(session)
             logger.bind(room=room).error(f"Could not start the bot: {e.strerror or e}")
+            self._metrics.session_failed("spawn_failed")
             raise BotStartFailed from None
         if not self._accepting:
             # Shutdown began while it was launching: it would outlive the server.
             await session.bot.stop(self._settings.bot_stop_grace_s)
             self._release(session)
             raise ShuttingDown
-        logger.bind(room=room, session_id=session.session_id, pid=session.bot.pid).info(
-            "Bot started"
-        )
+        self._metrics.session_started(session.bot.pool)
+        logger.bind(
+            room=room, session_id=session.session_id, pid=session.bot.pid, pool=session.bot.pool
+        ).info("Bot started")
         task = asyncio.create_task(self._supervise(session, session.bot))
         self._supervisors.add(task)
         task.add_done_callback(self._supervisors.discard)
@@ -181,15 +186,20 @@ class SessionManager:
         joined.cancel()
         if not done:
             log.error(f"Bot did not join its room within {timeout:.0f}s; stopping it")
+            self._metrics.session_failed("join_timeout")
             await bot.stop(self._settings.bot_stop_grace_s)
         elif failed in done:
             # It exits by itself after reporting; stopping frees the slot even if it hangs.
             log.error(f"Bot failed to start: {bot.status.failure}")
+            self._metrics.session_failed("reported_failure")
             await bot.stop(self._settings.bot_stop_grace_s)
         elif joined in done:
-            log.info(f"Bot joined after {time.monotonic() - session.started_monotonic:.2f}s")
+            elapsed = time.monotonic() - session.started_monotonic
+            log.info(f"Bot joined after {elapsed:.2f}s")
+            self._metrics.bot_joined(bot.pool, elapsed)
         code = await exited
         failed.cancel()
+        self._metrics.bot_reaped(bot.pid)
         uptime = time.monotonic() - session.started_monotonic
         why = f": {bot.status.end_reason}" if bot.status.end_reason else ""
         if bot.status.failure and failed not in done:
@@ -198,6 +208,8 @@ class SessionManager:
             log.info(f"Bot exited ({code}) after {uptime:.1f}s{why}")
         else:
             log.warning(f"Bot exited with status {code} after {uptime:.1f}s{why}")
+            joined_room = bot.status.joined.is_set()
+            self._metrics.session_failed("crashed" if joined_room else "exited_before_joining")
         self._release(session)
 
     def _release(self, session: Session) -> None:

@@ -51,6 +51,8 @@ from pipecat.services.cerebras.llm import CerebrasLLMService, CerebrasLLMSetting
 from pipecat.turns.speculation_gate import GatedFrame, SpeculationGate
 from pipecat.utils.errors import ErrorCategory
 
+from services.engine_metrics import count_retry, failure_kind
+
 RATE_LIMIT_RETRIES = 3
 SERVER_ERROR_RETRIES = 1
 TRANSPORT_RETRIES = 1
@@ -83,6 +85,7 @@ class _PolicyAsyncOpenAI(AsyncOpenAI):
             if isinstance(error, timeout_exceptions()):
                 raise APITimeoutError(request=request) from error
             raise APIConnectionError(request=request) from error
+        count_retry("llm", "status" if response is not None else failure_kind(error))
         await super()._sleep_for_retry(retries_taken=retries_taken, response=response, **kwargs)
 
     def _should_retry(self, response: Any) -> bool:

@@ -17,6 +17,8 @@ from loguru import logger
 from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
+from pipecat.utils.errors import ErrorCategory
+from pipecat.utils.tracing.service_decorators import traced_tts
 from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 
 from services.wav_stream import parse_wav_header
@@ -26,6 +28,14 @@ SPEECH_PATH = "/v1/audio/speech"
 STREAM_PATH = "/v1/audio/speech/stream"
 SILENCE_SECS = 0.1
 ResponseFormat = Literal["wav", "pcm"]
+
+
+class ChatterboxStatusError(ValueError):
+    """Chatterbox answered with an HTTP error status."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"Chatterbox answered HTTP {status}: {detail}")
+        self.status = status
 
 
 @dataclass
@@ -118,6 +128,7 @@ class ChatterboxTTSService(TTSService):
                 body[name] = value
         return body
 
+    @traced_tts
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
         """Synthesize one piece of text, yielding audio frames as bytes arrive.
 
@@ -137,7 +148,7 @@ class ChatterboxTTSService(TTSService):
             )
             if response.status != 200:
                 detail = (await asyncio.wait_for(response.text(), self._timeout_s))[:200]
-                raise ValueError(f"Chatterbox answered HTTP {response.status}: {detail}")
+                raise ChatterboxStatusError(response.status, detail)
             await self.start_tts_usage_metrics(text)
             pieces = self._pieces(response)
             source_rate, first_audio = await self._read_format(pieces)
@@ -146,20 +157,20 @@ class ChatterboxTTSService(TTSService):
             ):
                 await self.stop_ttfb_metrics()
                 yield frame
-        except TimeoutError:
+        except TimeoutError as e:
             logger.warning(f"{self}: no audio from Chatterbox within {self._timeout_s:.1f}s")
             for frame in self._failed(
-                context_id, f"Speech synthesis timed out after {self._timeout_s:.1f}s"
+                context_id, f"Speech synthesis timed out after {self._timeout_s:.1f}s", e
             ):
                 yield frame
         except (aiohttp.ClientError, ValueError) as e:
-            for frame in self._failed(context_id, f"Speech synthesis failed: {e}"):
+            for frame in self._failed(context_id, f"Speech synthesis failed: {e}", e):
                 yield frame
         finally:
             if response is not None:
                 response.close()
 
-    def _failed(self, context_id: str, message: str) -> list[Frame]:
+    def _failed(self, context_id: str, message: str, exception: Exception) -> list[Frame]:
         """A moment of silence, so the sentence still ends as audio, and the error.
 
         Ending with audio also keeps Pipecat from counting the sentence as a silent
@@ -168,7 +179,9 @@ class ChatterboxTTSService(TTSService):
         silence = bytes(int(self.sample_rate * SILENCE_SECS) * 2)
         return [
             TTSAudioRawFrame(silence, self.sample_rate, 1, context_id=context_id),
-            ErrorFrame(message),
+            # Attributed to no category: a failed sentence must not take the service out
+            # of use (Pipecat would, for a 4xx), the next one is tried normally.
+            ErrorFrame(message, exception=exception, category=ErrorCategory.UNKNOWN),
         ]
 
     async def _pieces(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

@@ -26,8 +26,10 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import WebsocketSTTService
 from pipecat.utils.time import time_now_iso8601
+from pipecat.utils.tracing.service_decorators import traced_stt
 from websockets.exceptions import WebSocketException
 
+from services.engine_metrics import count_retry, failure_kind
 from services.voxtral import (
     TIMEOUT_MESSAGE,
     VOXTRAL_SAMPLE_RATE,
@@ -150,6 +152,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
                 logger.warning(f"{self}: Voxtral closed the connection")
             except (OSError, TimeoutError, WebSocketException) as e:
                 logger.warning(f"{self}: Voxtral connection failed: {e}")
+                count_retry("stt", failure_kind(e))
             self._mark_disconnected()
             # Back off, but try at once when the user starts speaking.
             self._speech_waiting.clear()
@@ -211,6 +214,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         if self._websocket is not None:
             await self._websocket.send(json.dumps({"type": kind, **fields}))
 
+    @traced_stt
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
         """Send speech to the server as it arrives; keep a pre-roll of the rest."""
         if self._utterances and not self._utterances[-1].ended:
@@ -294,6 +298,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         await asyncio.sleep(self._timeout_s)
         if self._utterances and self._utterances[0] is utterance:
             logger.warning(f"{self}: no transcript within {self._timeout_s:.1f}s, retrying")
+            count_retry("stt", "timeout")
             # A server stuck on a generation ignores new commits: a fresh connection
             # replays the utterance.
             await self._disconnect_websocket()
@@ -302,7 +307,7 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         if not self._utterances or self._utterances[0] is not utterance:
             return
         self._utterances.popleft()
-        await self.push_error(TIMEOUT_MESSAGE)
+        await self.push_error(TIMEOUT_MESSAGE, exception=TimeoutError(TIMEOUT_MESSAGE))
         await self._disconnect_websocket()
         self._watch_head()
 

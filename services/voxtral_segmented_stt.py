@@ -20,7 +20,9 @@ from pipecat.frames.frames import (
 from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
+from pipecat.utils.tracing.service_decorators import traced_stt
 
+from services.engine_metrics import count_retry, failure_kind
 from services.voxtral import (
     TIMEOUT_MESSAGE,
     VOXTRAL_SAMPLE_RATE,
@@ -81,6 +83,7 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
         self._warn_unhandled_updated_settings(changed.keys() - {"model"})
         return changed
 
+    @traced_stt
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
         """Transcribe one WAV segment, retrying once if the server does not answer in time.
 
@@ -99,21 +102,22 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
                     response.close()
                 if attempt == 1:
                     logger.warning(f"{self}: transcription attempt failed ({e!r}), retrying")
+                    count_retry("stt", failure_kind(e))
                     continue
-                yield ErrorFrame(TIMEOUT_MESSAGE)
+                yield ErrorFrame(TIMEOUT_MESSAGE, exception=e)
                 return
             except (aiohttp.ClientError, ValueError) as e:
                 if response is not None:
                     response.close()
-                yield ErrorFrame(f"Speech recognition failed: {e}")
+                yield ErrorFrame(f"Speech recognition failed: {e}", exception=e)
                 return
             try:
                 async for frame in self._frames(first, events):
                     yield frame
-            except TimeoutError:
-                yield ErrorFrame(TIMEOUT_MESSAGE)
+            except TimeoutError as e:
+                yield ErrorFrame(TIMEOUT_MESSAGE, exception=e)
             except (aiohttp.ClientError, ValueError) as e:
-                yield ErrorFrame(f"Speech recognition failed: {e}")
+                yield ErrorFrame(f"Speech recognition failed: {e}", exception=e)
             finally:
                 response.close()
             return

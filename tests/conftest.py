@@ -2,14 +2,10 @@
 
 import io
 import json
-import shutil
-import subprocess
 import sys
-import wave
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -27,6 +23,7 @@ from engines.scripted import ScriptedResponder, ScriptedTranscriber, ToneSynthes
 from engines.serving import ServedApp, serve
 from engines.voxtral_server import create_voxtral_app
 from server.main import create_app
+from tests.speech import Speaker
 
 VOXTRAL_MODEL = "mistralai/Voxtral-Mini-4B-Realtime-2602"
 SECRETS = {
@@ -152,27 +149,10 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture(scope="session")
 def speak(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], bytes]:
     """Real speech from espeak-ng: 16 kHz mono PCM16 of a sentence."""
-    if not (shutil.which("espeak-ng") and shutil.which("sox")):
-        pytest.fail("espeak-ng and sox are required: run scripts/test, which installs them")
-    folder = tmp_path_factory.mktemp("speech")
-    cache: dict[str, bytes] = {}
-
-    def make(text: str) -> bytes:
-        if text not in cache:
-            raw, wav16 = folder / f"{len(cache)}-raw.wav", folder / f"{len(cache)}.wav"
-            subprocess.run(["espeak-ng", "-s", "160", "-w", str(raw), text], check=True)
-            subprocess.run(
-                ["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav16)], check=True
-            )
-            cache[text] = read_pcm(wav16)
-        return cache[text]
-
-    return make
-
-
-def read_pcm(path: Path) -> bytes:
-    with wave.open(str(path)) as wav:
-        return wav.readframes(wav.getnframes())
+    try:
+        return Speaker(tmp_path_factory.mktemp("speech"))
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 def quiet_logging() -> None:

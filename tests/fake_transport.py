@@ -17,6 +17,8 @@ from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 
+from processors.pausable_output import PausableOutput
+
 MIC_SAMPLE_RATE = 16000
 MIC_CHUNK_SECS = 0.02
 
@@ -67,7 +69,7 @@ class Microphone(BaseInputTransport):
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
 
-class Speaker(BaseOutputTransport):
+class RecordingSpeaker(BaseOutputTransport):
     """Plays audio in real time, recording each chunk with the moment it was written."""
 
     def __init__(self, params: TransportParams) -> None:
@@ -97,6 +99,10 @@ class Speaker(BaseOutputTransport):
     def first_write_after(self, moment: float) -> float | None:
         """When the first audio was written after a moment, if any was."""
         return next((at for at, _ in self.played if at >= moment), None)
+
+
+class Speaker(PausableOutput, RecordingSpeaker):
+    """The speaker, pausable like the bot's LiveKit output."""
 
 
 class FakeTransport(BaseTransport):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.launch import env_value
 from tests.livekit_server import free_tcp_port
@@ -73,6 +74,17 @@ class SessionServer:
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{self.url}/sessions", headers=headers) as response:
                 return await response.json()
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """One sample of `/metrics`, read from loopback as a local Prometheus would; 0 if absent."""
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{self.url}/metrics") as response:
+                text = await response.text()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return sample.value
+        return 0.0
 
     def log_text(self) -> str:
         return self.log_path.read_text()

@@ -39,6 +39,7 @@ def main() -> int:
     parser.add_argument("--exit-after", type=float, default=None)
     parser.add_argument("--quote-secret", action="store_true")
     parser.add_argument("--silent", action="store_true", help="write no log line at all")
+    parser.add_argument("--turns", type=int, default=0, help="turn metrics to record on joining")
     args = parser.parse_args()
     if args.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -65,12 +66,21 @@ def main() -> int:
         time.sleep(args.join_after)
         log("Joined the room", room=assignment.room)
         control.joined()
+        record_turns(args.turns)
     deadline = time.monotonic() + (args.exit_after if args.exit_after is not None else 3600)
     while time.monotonic() < deadline:
         time.sleep(0.05)
     control.ended("room_empty")
     log("leaving")
     return 0
+
+
+def record_turns(count: int) -> None:
+    """Add `count` turns to the Prometheus histograms, as the real bot's observer does."""
+    from processors.turn_histograms import observe_turn
+
+    for number in range(1, count + 1):
+        observe_turn({"turn": number, "voice_to_voice_ms": 500.0 + number, "llm_ttft_ms": None})
 
 
 if __name__ == "__main__":

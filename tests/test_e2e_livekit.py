@@ -20,7 +20,7 @@ import pytest_asyncio
 from bench.listener.listener import voiced
 from engines import tone
 from tests.conftest import ADMIN_TOKEN, SECRETS
-from tests.participant import LISTEN_RATE, Participant
+from tests.participant import LISTEN_RATE, Participant, is_whole_reply
 from tests.stack import GREETING, Stack, start_stack
 from tests.waiting import until
 
@@ -103,17 +103,6 @@ async def ask(caller: Caller, pcm: bytes, reply: str, timeout: float = 30) -> fl
         lambda: f"the reply {expected}, heard {caller.heard(since=spoken_at)}",
     )
     return spoken_at
-
-
-def is_whole_reply(heard: list[int], expected: list[int]) -> bool:
-    """Whether what was heard is the reply, word for word, or all of it but its first word.
-
-    After seconds of bot silence the receiving WebRTC stack now and then distorts the
-    first ~100 ms of audio (a beat of up to 1.8 times the sent level, seen about once in
-    ten runs of this module), which can garble the first beep; every later word must
-    still arrive, in order, and nothing else.
-    """
-    return heard == expected or (len(expected) > 1 and heard == expected[1:])
 
 
 def metrics(stack: Stack, room: str) -> list[dict[str, Any]]:
@@ -343,6 +332,8 @@ async def test_tts_hang_is_reported_and_the_next_turn_works(
     lost, reply = scripted("Vanishing syllables."), scripted("Melodic cadence restored.")
     stack.transcriber.script[:] = [scripted("opening gambit"), scripted("retried gambit")]
     stack.reply_queue[:] = [lost, reply]
+    counted = {"name": "voice_agent_engine_errors_total", "engine": "tts", "kind": "timeout"}
+    timeouts_before = await stack.server.metric(**counted)
     stack.engines.chatterbox.faults.hang = True
     try:
         caller.participant.say(speak("Say something please."))
@@ -350,6 +341,7 @@ async def test_tts_hang_is_reported_and_the_next_turn_works(
     finally:
         stack.engines.chatterbox.faults.hang = False
     assert any("speech" in e.lower() for e in caller.errors()), caller.errors()
+    assert await stack.server.metric(**counted) - timeouts_before == 1
     await ask(caller, speak("Say something please."), reply)
     await caller.participant.leave()
 
@@ -360,6 +352,8 @@ async def test_llm_rate_limits_are_retried(stack: Stack, speak: Callable[[str], 
     stack.transcriber.script[:] = [scripted("throttled question")]
     stack.reply_queue[:] = [reply]
     requests_before = len(stack.engines.chat.log.of_kind("chat"))
+    counted = {"name": "voice_agent_engine_retries_total", "engine": "llm", "kind": "status"}
+    retries_before = await stack.server.metric(**counted)
     stack.engines.chat.faults.statuses[:] = [429, 429]
     stack.engines.chat.faults.retry_after = "0.2"
     try:
@@ -367,6 +361,7 @@ async def test_llm_rate_limits_are_retried(stack: Stack, speak: Callable[[str], 
     finally:
         stack.engines.chat.faults.retry_after = None
     assert len(stack.engines.chat.log.of_kind("chat")) - requests_before == 3
+    assert await stack.server.metric(**counted) - retries_before == 2
     assert not caller.errors()
     await caller.participant.leave()
 

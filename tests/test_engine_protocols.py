@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import numpy as np
+import openai
 import pytest
 import pytest_asyncio
 
@@ -165,6 +166,65 @@ async def test_realtime_gives_partials_while_speaking_then_the_transcript(
     print(
         f"\n{engines.kind} STT: transcript {(events[-1][0] - ended_at) * 1000:.0f} ms after speech"
     )
+
+
+async def test_transcription_speaks_openai_formats(engines: Served, question: bytes) -> None:
+    # What OpenAI's own client asks for (LiveKit Agents' plugin uses it), at 48 kHz.
+    upsampled = np.repeat(np.frombuffer(question, dtype=np.int16), 3).tobytes()
+    client = openai.AsyncClient(base_url=f"{engines.stt.url}/v1", api_key="unused")
+    try:
+        verbose = await client.audio.transcriptions.create(
+            file=("q.wav", wav_of(upsampled, 48000), "audio/wav"),
+            model="whisper-1",
+            response_format="verbose_json",
+            language="en",
+        )
+        plain = await client.audio.transcriptions.create(
+            file=("q.wav", wav_of(question), "audio/wav"), model=MODEL, response_format="text"
+        )
+        with pytest.raises(openai.BadRequestError, match="response_format"):
+            await client.audio.transcriptions.create(
+                file=("q.wav", wav_of(question), "audio/wav"), model=MODEL, response_format="srt"
+            )
+    finally:
+        await client.close()
+    assert heard_the_question(engines, verbose.text.strip()), verbose
+    assert verbose.language == "english"
+    assert verbose.duration == pytest.approx(len(question) / 32000, abs=0.01)
+    assert heard_the_question(engines, str(plain).strip()), plain
+
+
+@pytest.mark.parametrize("stream_format", ["sse", "audio"])
+async def test_openai_speech_streams_while_it_is_made(engines: Served, stream_format: str) -> None:
+    client = openai.AsyncClient(base_url=f"{engines.tts.url}/v1", api_key="unused")
+    pieces: list[tuple[float, bytes]] = []
+    started = time.monotonic()
+    try:
+        async with client.audio.speech.with_streaming_response.create(
+            input=SPOKEN,
+            model="gpt-4o-mini-tts",
+            voice="ash",
+            response_format="pcm",
+            stream_format=stream_format,  # type: ignore[arg-type]
+        ) as response:
+            kind = response.headers["content-type"]
+            if stream_format == "sse":
+                events = [json.loads(line[6:]) async for line in response.iter_lines() if line]
+                pieces = [(0.0, base64.b64decode(e["audio"])) for e in events[:-1]]
+                assert {e["type"] for e in events[:-1]} == {"speech.audio.delta"}
+                assert events[-1]["type"] == "speech.audio.done", events[-1]
+            else:
+                async for piece in response.iter_bytes():
+                    pieces.append((time.monotonic() - started, piece))
+    finally:
+        await client.close()
+    audio = np.frombuffer(b"".join(p for _, p in pieces), dtype=np.int16)
+    assert kind == ("text/event-stream" if stream_format == "sse" else "audio/pcm")
+    assert audio.size / 24000 > 1.0
+    assert float(np.sqrt(np.mean(audio.astype(np.float32) ** 2))) > 300
+    assert len(pieces) >= 2, "audio came in one piece, not as it was made"
+    if stream_format == "audio":
+        assert pieces[0][0] < pieces[-1][0]
 
 
 async def test_speech_is_24khz_wav_and_not_silent(engines: Served) -> None:

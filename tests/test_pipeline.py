@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 from loguru import logger
 from pipecat.frames.frames import (
@@ -23,8 +24,10 @@ from bot.logging import setup_logging
 from bot.pipeline import build_worker
 from engines import tone
 from engines.scripted import ScriptedResponder, ScriptedTranscriber
+from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
 from tests.conftest import SECRETS, Engines, quiet_logging, running_engines
 from tests.fake_transport import FakeTransport
+from tests.hearing import whole_with_one_backup
 
 pytestmark = pytest.mark.pipeline
 
@@ -38,7 +41,12 @@ class FrameLog(BaseObserver):
 
     async def on_push_frame(self, data: FramePushed) -> None:
         if data.first_push and isinstance(
-            data.frame, InterimTranscriptionFrame | TranscriptionFrame | InterruptionFrame
+            data.frame,
+            InterimTranscriptionFrame
+            | TranscriptionFrame
+            | InterruptionFrame
+            | PausePlayoutFrame
+            | ResumePlayoutFrame,
         ):
             self.seen.append((time.monotonic(), data.frame))
 
@@ -277,3 +285,75 @@ async def withdrawn_then_answered(call: Call, speak) -> None:
     assert speech[0]["request"] in closed_speech
     assert speech[-1]["body"]["input"] == reply
     assert {s["request"] for s in speech[:-1]} <= closed_speech
+
+
+# Twenty-four words with distinct tones, so the order heard tells what was skipped or repeated.
+LONG_REPLY = (
+    "amber basil cedar dahlia ember garnet hazel indigo juniper lilac marble orchid "
+    "pepper raven thistle umber violet willow yarrow zinnia acorn bramble clover daisy"
+)
+
+
+async def talk_over_the_bot(call: Call, speak, sound: bytes, transcript: str) -> float:
+    """Ask for the long reply, make a sound once six words are heard; return when."""
+    call.engines.transcripts[:] = ["tell me a long story", transcript]
+    call.engines.replies[:] = [LONG_REPLY]
+    call.engines.chatterbox.backend.realtime_factor = 1.0  # TTS requests stay in flight
+    asked_at = call.say(speak("Tell me a long story."))
+    await call.until(lambda: len(call.heard(since=asked_at)) >= 6)
+    call.say(sound)
+    return asked_at
+
+
+async def test_a_sound_without_words_pauses_the_bot_which_then_plays_on(call, speak):
+    asked_at = await talk_over_the_bot(call, speak, speak("Hmm."), "")
+    expected = tone.code(LONG_REPLY)
+    await call.until(lambda: call.heard(since=asked_at)[-1:] == expected[-1:], timeout=30)
+
+    (paused_at,) = call.frames.times_of(PausePlayoutFrame)
+    (resumed_at,) = call.frames.times_of(ResumePlayoutFrame)
+    assert not interruptions_since(call, asked_at), "the reply was not interrupted"
+    heard = call.heard(since=asked_at)
+    assert whole_with_one_backup(heard, expected), heard
+    # Nothing was written while paused, and the pause lasted the timeout after the sound.
+    assert call.transport.speaker.first_write_after(paused_at + 0.05) >= resumed_at
+    assert 0.9 <= resumed_at - paused_at <= 3.0
+    print(f"\nsound without words: paused {resumed_at - paused_at:.2f} s, heard {len(heard)} words")
+
+
+async def test_a_short_noise_burst_does_not_even_pause_the_bot(call, speak):
+    noise = noise_burst(0.15)
+    asked_at = await talk_over_the_bot(call, speak, noise, "")
+    expected = tone.code(LONG_REPLY)
+    await call.until(lambda: call.heard(since=asked_at) == expected, timeout=30)
+    assert not call.frames.times_of(PausePlayoutFrame)
+
+
+async def test_mm_hm_does_not_interrupt_and_stays_out_of_the_context(call, speak):
+    asked_at = await talk_over_the_bot(call, speak, speak("Mm-hm."), "Mm-hm.")
+    expected = tone.code(LONG_REPLY)
+    await call.until(lambda: call.heard(since=asked_at)[-1:] == expected[-1:], timeout=30)
+    assert whole_with_one_backup(call.heard(since=asked_at), expected)
+    assert not interruptions_since(call, asked_at)
+    # The backchannel resumed the bot as soon as its transcript was in.
+    (paused_at,) = call.frames.times_of(PausePlayoutFrame)
+    (resumed_at,) = call.frames.times_of(ResumePlayoutFrame)
+    assert resumed_at - paused_at < 1.5
+    # The next question is answered from a context without the "mm-hm".
+    call.engines.transcripts[:] = ["what next"]
+    call.engines.replies[:] = ["Done."]
+    call.say(speak("What next?"))
+    await call.until(lambda: call.engines.chat.log.of_kind("chat")[1:])
+    messages = call.engines.chat.log.of_kind("chat")[-1]["body"]["messages"]
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    assert users == ["tell me a long story", "what next"]
+
+
+def interruptions_since(call: Call, moment: float) -> list[float]:
+    return [at for at in call.frames.times_of(InterruptionFrame) if at > moment]
+
+
+def noise_burst(secs: float) -> bytes:
+    """White noise at half scale, 16 kHz PCM16 (a cough or a door, to the VAD)."""
+    rng = np.random.default_rng(7)
+    return (rng.uniform(-0.5, 0.5, int(secs * 16000)) * 32767).astype("<i2").tobytes()

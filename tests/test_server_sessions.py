@@ -20,6 +20,7 @@ import pytest
 from bot.launch import env_value
 from bot.settings import Settings
 from server.process_backend import ProcessBackend
+from server.server_metrics import ServerMetrics
 from server.session_manager import SessionManager
 from tests.conftest import (
     ADMIN,
@@ -58,9 +59,13 @@ def pids(client: httpx.Client) -> dict[str, int]:
     return {s["room"]: s["pid"] for s in client.get("/sessions", headers=ADMIN).json()}
 
 
+def session_manager(settings: Settings) -> SessionManager:
+    metrics = ServerMetrics()
+    return SessionManager(settings, ProcessBackend(settings, metrics), metrics)
+
+
 async def test_concurrent_connects_for_one_room_start_one_bot(captured_logs: LogCapture) -> None:
-    settings = server_settings()
-    manager = SessionManager(settings, ProcessBackend(settings))
+    manager = session_manager(server_settings())
     sessions = await asyncio.gather(*(manager.open("den", "ada") for _ in range(5)))
     try:
         assert len({s.session_id for s in sessions}) == 1
@@ -351,7 +356,7 @@ def test_a_bot_that_logs_nothing_still_counts_as_joined(
 
 async def test_the_bot_receives_its_room_and_trace_context(captured_logs: LogCapture) -> None:
     settings = server_settings(bot_warm_pool=1)
-    manager = SessionManager(settings, ProcessBackend(settings))
+    manager = session_manager(settings)
     await manager.start()
     carrier = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
     try:

@@ -55,6 +55,7 @@ def test_each_missing_required_variable_stops_with_code_2_and_its_name(missing, 
         ("LOG_FORMAT", "xml", "'json' or 'text'"),
         ("CEREBRAS_BASE_URL", "api.cerebras.ai", "must start with http:// or https://"),
         ("TURN_STOP_STRATEGY", "guess", "'speech_timeout' or 'smart_turn'"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4318", "must start with http:// or https://"),
     ],
 )
 def test_invalid_values_stop_with_code_2_naming_the_variable(name, value, reason, tmp_path):
@@ -127,3 +128,10 @@ def test_the_example_file_lists_every_setting_and_loads(tmp_path, monkeypatch):
     )
     assert settings.chatterbox_exaggeration is None and settings.voxtral_api_key is None
     assert "csk-" not in example and "sk-" not in example
+
+
+def test_backchannel_words_are_a_comma_list(monkeypatch):
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BACKCHANNEL_WORDS", "ouais, d'accord ,hum")
+    assert load_settings(_env_file=None).backchannel_words == ["ouais", "d'accord", "hum"]

@@ -1,7 +1,9 @@
 """`POST /connect`: start a conversation, or rejoin one after a page reload."""
 
 from fastapi import APIRouter
+from opentelemetry import trace
 
+from bot.tracing import trace_context
 from server.deps import RateLimitDep, SessionsDep, SettingsDep
 from server.errors import ApiError
 from server.identities import ensure_not_bot_identity, new_identity, new_room_name
@@ -41,7 +43,8 @@ async def connect(
     identity = (body and body.identity) or new_identity()
     ensure_not_bot_identity(identity, settings.bot_identity)
     try:
-        session = await sessions.open(room, identity)
+        # The bot's conversation span becomes a child of this request's span.
+        session = await sessions.open(room, identity, trace_context=trace_context())
     except RoomBusy:
         raise ApiError(
             409,
@@ -64,6 +67,7 @@ async def connect(
         raise ApiError(
             503, "bot_start_failed", "could not start a voice agent; try again shortly", _RETRY
         ) from None
+    trace.get_current_span().set_attribute("session.id", session.session_id)
     token = issue_token(settings, room=room, identity=identity, participant_type="user")
     return ConnectResponse(
         url=settings.client_livekit_url,

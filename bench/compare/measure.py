@@ -1,0 +1,99 @@
+"""CPU and memory of process trees, read from /proc (Linux)."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid` (not `pid` itself), depth first."""
+    out: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            out += [child, *descendants(child)]
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (0 once it is gone)."""
+    try:
+        resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except OSError:
+        return 0.0
+    return resident * PAGE / 1e6
+
+
+@dataclass
+class TreeUsage:
+    """What a set of processes used between `start` and `stop`."""
+
+    cpu_s: float
+    wall_s: float
+    # Processes that did work in the window (> 0.05 s of CPU), and their peak RSS.
+    active_rss_mb: list[float]
+
+    @property
+    def cores(self) -> float:
+        """Average cores busy over the window."""
+        return self.cpu_s / self.wall_s if self.wall_s else 0.0
+
+
+class TreeMeter:
+    """Samples the processes under some roots; CPU of processes that ended is kept."""
+
+    def __init__(self, roots: list[int], *, include_roots: bool = False) -> None:
+        self.roots = roots
+        self.include_roots = include_roots
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._peak_rss: dict[int, float] = {}
+        self._started_at = 0.0
+
+    def _pids(self) -> list[int]:
+        pids = [p for root in self.roots for p in descendants(root)]
+        return pids + (self.roots if self.include_roots else [])
+
+    def start(self, now: float) -> None:
+        """Begin the window."""
+        self._started_at = now
+        self._start = {pid: cpu_seconds(pid) for pid in self._pids()}
+        self._last = dict(self._start)
+        self._peak_rss = {}
+
+    def sample(self) -> None:
+        """Note CPU and RSS now (call every second or so during the window)."""
+        for pid in self._pids():
+            self._start.setdefault(pid, 0.0)  # born in the window: all its CPU counts
+            used = cpu_seconds(pid)
+            if used:
+                self._last[pid] = used
+                self._peak_rss[pid] = max(self._peak_rss.get(pid, 0.0), rss_mb(pid))
+
+    def stop(self, now: float) -> TreeUsage:
+        """End the window."""
+        self.sample()
+        spent = {pid: self._last.get(pid, 0.0) - start for pid, start in self._start.items()}
+        active = [
+            self._peak_rss[pid] for pid, s in spent.items() if s > 0.05 and pid in self._peak_rss
+        ]
+        return TreeUsage(sum(spent.values()), now - self._started_at, active)

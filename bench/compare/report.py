@@ -1,0 +1,171 @@
+"""The compare bench's outputs: one JSON file, a markdown table, PNG plots."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.compare.systems import OURS_HTTP, OURS_REALTIME, SYSTEMS, THEIRS_DEFAULT, THEIRS_MATCHED
+
+WITHIN = 1.10  # "p95 within +10 % of one session"
+LATENCY_TARGET = "< 600 ms (runbook: E2E first audio)"
+BARGE_IN_TARGET = "< 50 ms (runbook: barge-in cutoff, bot-side)"
+
+
+def _pct(values: list[float | None], q: float) -> float | None:
+    got = [v for v in values if v is not None]
+    return float(np.percentile(got, q)) if got else None
+
+
+def capacity(levels: dict[int, dict[str, Any]]) -> int | None:
+    """The largest count whose p95 stays within +10 % of one session's (no failures)."""
+    one = levels.get(1, {}).get("p95_ms")
+    if one is None:
+        return None
+    fits = [
+        n
+        for n, level in levels.items()
+        if level["p95_ms"] is not None and level["p95_ms"] <= one * WITHIN and not level["failures"]
+    ]
+    return max(fits) if fits else None
+
+
+def figures(results: dict[str, Any]) -> list[tuple[str, dict[str, float | None], str]]:
+    """Every reported figure: (name, value per system, target)."""
+    rows: list[tuple[str, dict[str, float | None], str]] = []
+    for scenario, by_system in results["latency"].items():
+        for q in (50, 95):
+            values = {s: _pct(by_system.get(s, []), q) for s in SYSTEMS}
+            rows.append((f"voice to voice p{q}, {scenario} (ms)", values, LATENCY_TARGET))
+    for q in (50, 95):
+        values = {s: _pct(results["barge_in"].get(s, []), q) for s in SYSTEMS}
+        rows.append(
+            (f"barge-in, speech start to last bot audio p{q} (ms)", values, BARGE_IN_TARGET)
+        )
+    conc = results["concurrency"]
+    for n in results["meta"]["concurrency_levels"]:
+        for key, label, target in (
+            ("p50_ms", "voice to voice p50 (ms)", ""),
+            ("p95_ms", "voice to voice p95 (ms)", ""),
+            ("failures", "failed turns", "0"),
+            ("cpu_per_session_pct", "CPU per session (% of a core)", "≤ 6 %"),
+            ("rss_per_session_mb", "RSS per active session (MB)", "≤ 100 MB"),
+            ("bench_process_cpu_pct", "listeners + stand-ins CPU (% of a core)", ""),
+        ):
+            values = {s: conc.get(s, {}).get(n, {}).get(key) for s in SYSTEMS}
+            rows.append((f"{n} at once: {label}", values, target))
+    rows.append(
+        (
+            "sessions with p95 within +10 % of one",
+            {s: capacity(conc.get(s, {})) for s in SYSTEMS},
+            "≥ 20",
+        )
+    )
+    for n in results["meta"]["burst_levels"]:
+        for q in (50, 95):
+            values = {s: _pct(results["burst"].get(s, {}).get(n, []), q) for s in SYSTEMS}
+            rows.append((f"burst of {n}: first bot audio p{q} (ms)", values, "p95 ≤ 1000 ms"))
+    return rows
+
+
+def missing(results: dict[str, Any]) -> list[str]:
+    """Figures some system lacks."""
+    return [
+        f"{name}: {system}"
+        for name, values, _ in figures(results)
+        for system, value in values.items()
+        if value is None
+    ]
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "—" if a is None or b in (None, 0) else f"{a / b:.2f}"  # type: ignore[operator]
+
+
+def table(results: dict[str, Any]) -> str:
+    """The markdown table: figure, ours (both STT modes), theirs, ratios, target."""
+    lines = [
+        "| figure | ours, realtime STT | ours, HTTP STT | LiveKit Agents matched "
+        "| LiveKit Agents default | ours HTTP ÷ matched | ours HTTP ÷ default | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, v, target in figures(results):
+        cells = [_cell(v[s]) for s in (OURS_REALTIME, OURS_HTTP, THEIRS_MATCHED, THEIRS_DEFAULT)]
+        ratios = [_ratio(v[OURS_HTTP], v[THEIRS_MATCHED]), _ratio(v[OURS_HTTP], v[THEIRS_DEFAULT])]
+        lines.append(f"| {name} | {' | '.join(cells)} | {' | '.join(ratios)} | {target} |")
+    return "\n".join(lines)
+
+
+def plots(results: dict[str, Any], stem: Path) -> list[Path]:
+    """Latency distributions, the concurrency curve, cost per session, burst start."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    distributions = {**results["latency"], "barge-in": results["barge_in"]}
+    fig, axes = plt.subplots(1, len(distributions), figsize=(5 * len(distributions), 4))
+    for ax, (scenario, by_system) in zip(np.atleast_1d(axes), distributions.items(), strict=True):
+        data = [[v for v in by_system.get(s, []) if v is not None] or [np.nan] for s in SYSTEMS]
+        ax.boxplot(data, showfliers=True)
+        for i, values in enumerate(data, start=1):
+            ax.plot([i] * len(values), values, ".", alpha=0.6)
+        ax.set_xticks(range(1, len(SYSTEMS) + 1), [s.replace(" (", "\n(") for s in SYSTEMS])
+        ax.set_title(scenario)
+        ax.set_ylabel("ms at the listener")
+    fig.tight_layout()
+    written.append(_save(fig, stem, "latency"))
+
+    conc = results["concurrency"]
+    panels = (
+        ("p95_ms", "voice to voice p95 (ms)", "concurrency"),
+        ("cpu_per_session_pct", "CPU per session (% core)", "cpu"),
+        ("rss_per_session_mb", "RSS per session (MB)", "rss"),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, (key, label, _) in zip(axes, panels, strict=True):
+        for system in SYSTEMS:
+            levels = sorted(conc.get(system, {}))
+            values = [conc[system][n][key] for n in levels]
+            ax.plot(levels, [np.nan if v is None else v for v in values], "o-", label=system)
+        ax.set_xlabel("conversations at once")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    written.append(_save(fig, stem, "concurrency"))
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for system in SYSTEMS:
+        levels = sorted(results["burst"].get(system, {}))
+        p95 = [_pct(results["burst"][system][n], 95) for n in levels]
+        ax.plot(levels, [np.nan if v is None else v for v in p95], "o-", label=system)
+    ax.set_xlabel("/connects at once")
+    ax.set_ylabel("first bot audio p95 (ms)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    written.append(_save(fig, stem, "burst"))
+    plt.close("all")
+    return written
+
+
+def _save(fig: Any, stem: Path, name: str) -> Path:
+    path = stem.with_name(f"{stem.name}-{name}.png")
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def save(results: dict[str, Any], folder: Path, date: str) -> tuple[Path, Path, list[Path]]:
+    """Write `<date>-compare.json`, `.md` and the PNGs; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{date}-compare"
+    json_path = stem.with_suffix(".json")
+    json_path.write_text(json.dumps(results, indent=2, default=str))
+    md_path = stem.with_suffix(".md")
+    md_path.write_text(table(results) + "\n")
+    return json_path, md_path, plots(results, stem)

@@ -1,0 +1,225 @@
+"""The scenarios, each run on every system in turn, turn by turn where it can.
+
+A listener is `bench.listener`'s: a LiveKit participant that speaks espeak-ng speech
+in real time and times what it hears from one monotonic clock. Its per-frame work is
+one peak check (the tone-code words are decoded once per reply, after it ends).
+"""
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bench.compare.measure import TreeMeter, cpu_seconds
+from bench.compare.systems import Bench, System
+from bench.listener.listener import VOICED_RMS, WINDOW, Listener, _has_sound
+from bench.listener.run import EngineDelays
+from tests.participant import Participant
+from tests.stack import GREETING
+
+PAUSE_S = 0.6  # quiet after a reply before the next question
+GAP_S = 0.25  # a silence this long after barge-in speech means the bot stopped
+INTERRUPT_AFTER_S = 0.8  # how far into a reply the listener barges in
+
+
+async def wait_for(condition: Callable[[], object], timeout_s: float) -> None:
+    """Poll every 20 ms until `condition` holds; TimeoutError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.02)
+
+
+def first_voiced_sample(pcm: bytes) -> int:
+    """Index of the first voiced 10 ms window of 16 kHz PCM16 speech."""
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    count = len(samples) // WINDOW
+    rms = np.sqrt((samples[: count * WINDOW].reshape(count, WINDOW) ** 2).mean(axis=1))
+    voiced = np.flatnonzero(rms > VOICED_RMS)
+    return int(voiced[0] * WINDOW) if voiced.size else 0
+
+
+async def join(system: System, timeout_s: float = 40) -> tuple[Listener, float]:
+    """Open a room on `system`, join it, wait for the greeting to end.
+
+    Returns the listener and ms from asking for the room to its first audio heard.
+    """
+    asked = time.monotonic()
+    url, room, token = await system.open_room()
+    participant = Participant()
+    await participant.join(url, token)
+    listener = Listener(participant, room, GREETING)
+    await wait_for(lambda: listener.first_sound(asked) is not None, timeout_s)
+    heard = listener.first_sound(asked)
+    assert heard is not None
+    await wait_for(lambda: listener.quiet_since(PAUSE_S), timeout_s)
+    return listener, (heard - asked) * 1000
+
+
+async def turn(listener: Listener, question: bytes, timeout_s: float = 20) -> float | None:
+    """Ask; ms from the last voiced audio sent to the first reply audio heard (None: none)."""
+    said = await listener.say(question)
+    try:
+        await wait_for(lambda: listener.first_sound(said.speech_end) is not None, timeout_s)
+    except TimeoutError:
+        return None
+    heard = listener.first_sound(said.speech_end)
+    assert heard is not None
+    await wait_for(lambda: listener.quiet_since(PAUSE_S), 60)
+    return (heard - said.speech_end) * 1000
+
+
+def _stopped_at(participant: Participant, since: float) -> float | None:
+    """The last bot audio before the first silence of GAP_S after `since`, once known."""
+    loud = [at for at, pcm in participant.heard[-400:] if at > since - 0.1 and _has_sound(pcm)]
+    for before, after in zip(loud, [*loud[1:], time.monotonic()], strict=True):
+        if after - before >= GAP_S:
+            return before
+    return None
+
+
+async def barge_in(
+    listener: Listener, question: bytes, interruption: bytes, timeout_s: float = 20
+) -> float | None:
+    """Ask, interrupt the reply; ms from the interruption's first voice to the last bot audio."""
+    said = await listener.say(question)
+    try:
+        await wait_for(lambda: listener.first_sound(said.speech_end) is not None, timeout_s)
+    except TimeoutError:
+        return None
+    await asyncio.sleep(INTERRUPT_AFTER_S)
+    participant = listener.participant
+    first = participant.queued_samples + first_voiced_sample(interruption)
+    participant.say(interruption)
+    await wait_for(lambda: participant.sent_at(first) is not None, 10)
+    started = participant.sent_at(first)
+    assert started is not None
+    try:
+        await wait_for(lambda: _stopped_at(participant, started) is not None, timeout_s)
+    except TimeoutError:
+        return None
+    stopped = _stopped_at(participant, started)
+    assert stopped is not None
+    await wait_for(lambda: listener.quiet_since(1.0), 60)
+    return (stopped - started) * 1000
+
+
+@dataclass
+class Speech:
+    """What the listeners say."""
+
+    question: bytes
+    interruption: bytes
+
+
+@dataclass
+class Results:
+    """Every figure, by scenario and system."""
+
+    latency: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
+    barge_in: dict[str, list[float | None]] = field(default_factory=dict)
+    concurrency: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    burst: dict[str, dict[int, list[float | None]]] = field(default_factory=dict)
+
+
+async def latency_and_barge_in(
+    bench: Bench,
+    speech: Speech,
+    turns: int,
+    scenarios: dict[str, EngineDelays],
+    long_reply: str,
+    results: Results,
+) -> None:
+    """One room per system; scenarios in order, systems alternating turn by turn."""
+    rooms = [await join(system) for system in bench.systems]
+    try:
+        for scenario, delays in scenarios.items():
+            delays.apply(bench.stack.engines)
+            by_system = results.latency.setdefault(scenario, {})
+            for _ in range(turns):
+                for system, (listener, _joined) in zip(bench.systems, rooms, strict=True):
+                    by_system.setdefault(system.name, []).append(
+                        await turn(listener, speech.question)
+                    )
+        queue = bench.stack.reply_queue
+        normal = list(queue)
+        queue[:] = [long_reply]
+        for _ in range(turns):
+            for system, (listener, _joined) in zip(bench.systems, rooms, strict=True):
+                results.barge_in.setdefault(system.name, []).append(
+                    await barge_in(listener, speech.question, speech.interruption)
+                )
+        queue[:] = normal
+    finally:
+        for listener, _joined in rooms:
+            await listener.leave()
+
+
+async def _converse(listener: Listener, question: bytes, turns: int) -> list[float | None]:
+    return [await turn(listener, question) for _ in range(turns)]
+
+
+async def concurrency(
+    bench: Bench, speech: Speech, levels: list[int], turns: int, results: Results
+) -> None:
+    """`n` rooms at once on each system, `turns` questions each; latency and cost per room."""
+    sfu = bench.stack.livekit.process.pid
+    for n in levels:
+        for system in bench.systems:
+            joined = await asyncio.gather(*(join(system) for _ in range(n)), return_exceptions=True)
+            listeners = [j[0] for j in joined if not isinstance(j, BaseException)]
+            bots = TreeMeter([system.root_pid])
+            server = TreeMeter([sfu], include_roots=True)
+            me = cpu_seconds(os.getpid())
+            started = time.monotonic()
+            bots.start(started)
+            server.start(started)
+            talks = asyncio.gather(*(_converse(li, speech.question, turns) for li in listeners))
+            while not talks.done():
+                bots.sample()
+                await asyncio.wait([talks], timeout=1.0)
+            ended = time.monotonic()
+            usage, sfu_usage = bots.stop(ended), server.stop(ended)
+            listeners_cpu = cpu_seconds(os.getpid()) - me
+            v2v = [ms for talk in talks.result() for ms in talk]
+            got = [ms for ms in v2v if ms is not None]
+            results.concurrency.setdefault(system.name, {})[n] = {
+                "voice_to_voice_ms": v2v,
+                "p50_ms": _percentile(got, 50),
+                "p95_ms": _percentile(got, 95),
+                "failures": (n - len(listeners)) * turns + v2v.count(None),
+                "cpu_per_session_pct": 100 * usage.cores / n,
+                "rss_per_session_mb": _mean(usage.active_rss_mb),
+                "bench_process_cpu_pct": 100 * listeners_cpu / (ended - started),
+                "sfu_cpu_pct": 100 * sfu_usage.cores,
+            }
+            for listener in listeners:
+                await listener.leave()
+            await asyncio.sleep(3)  # bots leave, warm pools refill
+
+
+async def burst(bench: Bench, levels: list[int], results: Results) -> None:
+    """`n` rooms asked for at once: ms until each room's first bot audio is heard."""
+    for n in levels:
+        for system in bench.systems:
+            joined = await asyncio.gather(*(join(system) for _ in range(n)), return_exceptions=True)
+            results.burst.setdefault(system.name, {})[n] = [
+                None if isinstance(j, BaseException) else j[1] for j in joined
+            ]
+            for j in joined:
+                if not isinstance(j, BaseException):
+                    await j[0].leave()
+            await asyncio.sleep(5)  # warm pools refill
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None

@@ -1,0 +1,1 @@
+"""What we compare ourselves with: other frameworks' agents on our engines and SFU."""

@@ -1,0 +1,20 @@
+"""What a listener's tone-decoded words say about a reply that was paused and resumed."""
+
+
+def whole_with_one_backup(heard: list[int], expected: list[int], max_repeat: int = 3) -> bool:
+    """Whether the reply was heard in order, nothing lost, with at most one short repeat.
+
+    A resumed reply plays again from a little before the pause, so the words just
+    before it may be heard twice; none may be missing, and nothing else may be heard.
+    """
+    return heard == expected or any(
+        heard == expected[:i] + expected[i - k :]
+        for i in range(1, len(expected))
+        for k in range(max_repeat + 1)
+    )
+
+
+def longest_silence(times: list[float]) -> tuple[float, float]:
+    """The longest gap between consecutive loud moments: (start, length) in seconds."""
+    gaps = [(a, b - a) for a, b in zip(times, times[1:], strict=False)]
+    return max(gaps, key=lambda gap: gap[1], default=(0.0, 0.0))

@@ -1,0 +1,34 @@
+"""Real speech for tests and benchmarks: espeak-ng sentences as 16 kHz mono PCM16."""
+
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+
+def read_pcm(path: Path) -> bytes:
+    with wave.open(str(path)) as wav:
+        return wav.readframes(wav.getnframes())
+
+
+class Speaker:
+    """Synthesizes sentences with espeak-ng (resampled by sox), each once."""
+
+    def __init__(self, folder: Path) -> None:
+        if not (shutil.which("espeak-ng") and shutil.which("sox")):
+            raise RuntimeError(
+                "espeak-ng and sox are required: scripts/install --test installs them"
+            )
+        self._folder = folder
+        self._cache: dict[str, bytes] = {}
+
+    def __call__(self, text: str) -> bytes:
+        if text not in self._cache:
+            n = len(self._cache)
+            raw, wav16 = self._folder / f"{n}-raw.wav", self._folder / f"{n}.wav"
+            subprocess.run(["espeak-ng", "-s", "160", "-w", str(raw), text], check=True)
+            subprocess.run(
+                ["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav16)], check=True
+            )
+            self._cache[text] = read_pcm(wav16)
+        return self._cache[text]

@@ -1,0 +1,148 @@
+"""Talking over the bot, through a real livekit-server, as the participant hears it.
+
+A sound without words pauses the bot and it plays on with nothing lost; "mm-hm" lets it
+go on; real words stop it for good, and the next reply starts from a context holding only
+what was heard. Figures measured at the participant are printed (run with -s).
+"""
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import pytest_asyncio
+
+from engines import tone
+from tests.hearing import longest_silence, whole_with_one_backup
+from tests.stack import Stack, start_stack
+from tests.test_e2e_livekit import Caller, join, scripted, seconds
+from tests.waiting import until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+# Four-word sentences of distinct tones: the chunker sends each to the TTS on its own,
+# and the order heard tells what was skipped or repeated.
+LONG_REPLY = (
+    "Amber basil cedar dahlia. Ember garnet hazel indigo. Juniper lilac marble orchid. "
+    "Pepper raven thistle umber. Violet willow yarrow zinnia. Acorn bramble clover daisy."
+)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    async for running in start_stack(tmp_path_factory.mktemp("turns")):
+        yield running
+
+
+async def talk_over_the_reply(
+    stack: Stack, caller: Caller, speak: Callable[[str], bytes], sound: bytes, transcript: str
+) -> tuple[float, float]:
+    """Ask for the long reply and make a sound once six words are heard.
+
+    Returns when the question was sent and when the sound began.
+    """
+    # A sound the VAD splits in two gets no words the second time.
+    stack.transcriber.script[:] = ["narrate lengthy saga", transcript, ""]
+    stack.reply_queue[:] = [LONG_REPLY]
+    asked_at = caller.participant.say(speak("Tell me a long story."))
+    await until(lambda: len(caller.heard(since=asked_at)) >= 6, 30, "six words of the reply")
+    return asked_at, caller.participant.say(sound) - seconds(sound)
+
+
+@pytest.fixture(autouse=True)
+def tts_in_flight(stack: Stack) -> None:
+    stack.engines.chatterbox.backend.realtime_factor = 1.0  # TTS requests stay in flight
+    yield
+    stack.engines.chatterbox.backend.realtime_factor = 0.0
+
+
+async def test_a_cough_pauses_the_bot_which_plays_on_losing_nothing(
+    stack: Stack, speak: Callable[[str], bytes]
+) -> None:
+    caller = await join(stack)
+    expected = tone.code(LONG_REPLY)
+    # A short voiced burst the VAD takes for speech, that the STT finds no words in.
+    # (A 150 ms noise burst does not even reach the VAD: tests/test_pipeline.py.)
+    burst = speak("Mm-hm.")
+    asked_at, sound_at = await talk_over_the_reply(stack, caller, speak, burst, "")
+    await until(
+        lambda: caller.heard(since=asked_at)[-1:] == expected[-1:],
+        40,
+        lambda: f"the end of the reply, heard {caller.heard(since=asked_at)}",
+    )
+    heard = caller.heard(since=asked_at)
+    assert whole_with_one_backup(heard, expected), heard
+    paused_at, pause = longest_silence(caller.loud_times(since=sound_at - 0.5))
+    assert 0.8 <= pause <= 4.0, f"the bot paused {pause:.2f} s"
+    print(
+        f"\ncough: audio paused {(paused_at - sound_at) * 1000:.0f} ms after the sound began, "
+        f"for {pause:.2f} s; {len(heard)} words heard for {len(expected)}"
+    )
+    await caller.participant.leave()
+
+
+async def test_mm_hm_lets_the_bot_go_on(stack: Stack, speak: Callable[[str], bytes]) -> None:
+    caller = await join(stack)
+    expected = tone.code(LONG_REPLY)
+    asked_at, _ = await talk_over_the_reply(stack, caller, speak, speak("Mm-hm."), "mm-hm")
+    await until(
+        lambda: caller.heard(since=asked_at)[-1:] == expected[-1:],
+        40,
+        lambda: f"the end of the reply, heard {caller.heard(since=asked_at)}",
+    )
+    assert whole_with_one_backup(caller.heard(since=asked_at), expected)
+    stack.transcriber.script[:] = ["what next"]
+    stack.reply_queue[:] = [scripted("Finished.")]
+    requests = len(stack.engines.chat.log.of_kind("chat"))
+    caller.participant.say(speak("What next?"))
+    await until(lambda: len(stack.engines.chat.log.of_kind("chat")) > requests, 30, "a request")
+    messages = stack.engines.chat.log.of_kind("chat")[-1]["body"]["messages"]
+    assert [m["content"] for m in messages if m["role"] == "user"][-2:] == [
+        "narrate lengthy saga",
+        "what next",
+    ], "the backchannel stayed out of the context"
+    await caller.participant.leave()
+
+
+async def test_stop_what_time_is_it_stops_the_reply_and_is_answered(
+    stack: Stack, speak: Callable[[str], bytes]
+) -> None:
+    caller = await join(stack)
+    old = tone.code(LONG_REPLY)
+    answer = scripted("Noon exactly.")
+    new = tone.code(answer)
+    assert not set(old) & set(new)
+    stack.replies["time"] = answer
+    try:
+        asked_at, spoke_at = await talk_over_the_reply(
+            stack, caller, speak, speak("Stop, what time is it?"), "stop what time is it"
+        )
+        await until(
+            lambda: caller.heard(since=spoke_at)[-len(new) :] == new,
+            30,
+            lambda: f"the answer {new}, heard {caller.heard(since=spoke_at)}",
+        )
+    finally:
+        stack.replies.clear()
+    silent_at = caller.silent_from(spoke_at)
+    assert silent_at is not None
+    cutoff_ms = (silent_at - spoke_at) * 1000
+    heard_old = caller.heard(since=asked_at, until=silent_at + 0.05)
+    assert set(heard_old) <= set(old) and len(heard_old) < len(old), heard_old
+    assert caller.heard(since=silent_at + 0.05) == new, "nothing of the old reply after the cut"
+    assert cutoff_ms < 1500, f"the old reply went on {cutoff_ms:.0f} ms"
+
+    # The answer came from a context that holds what was heard of the old reply, no more.
+    messages = stack.engines.chat.log.of_kind("chat")[-1]["body"]["messages"]
+    assert messages[-1] == {"role": "user", "content": "stop what time is it"}
+    (said,) = [m["content"] for m in messages[-3:] if m["role"] == "assistant"]
+    in_context = tone.code(said)
+    assert in_context == old[: len(in_context)], "a prefix of the reply"
+    print(
+        f"\nstop: the old reply went silent at the participant {cutoff_ms:.0f} ms after speech "
+        f"began; heard {len(heard_old)} words, context holds {len(in_context)}"
+    )
+    await caller.participant.leave()
+    if len(in_context) > len(heard_old) + 1:
+        # Known gap (issue 12): a sentence enters the context once its audio is written,
+        # and LiveKit's AudioSource holds up to 1 s of it not yet heard.
+        pytest.xfail(f"context holds {len(in_context)} words, {len(heard_old)} were heard")
+    assert len(in_context) >= len(heard_old) - 4, "at most the sentence cut short is left out"
