@@ -1,7 +1,8 @@
 """The voice pipeline, assembled for any Pipecat transport.
 
 transport in → Silero VAD → Voxtral STT → user turn aggregation → Cerebras LLM →
-text chunker → Chatterbox TTS → transport out → assistant aggregation
+text chunker → Chatterbox TTS → (preempted reply gate) → transport out → assistant
+aggregation
 
 LiveKit provides the transport in production (`bot.room`); tests and benchmarks pass
 their own, so everything here runs without an SFU.
@@ -32,9 +33,13 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from bot.settings import Settings
 from bot.tracing import tracing_enabled
+from processors.audio_timed_turn_stop import AudioTimedUserTurnStopStrategy
 from processors.engine_error_observer import EngineErrorObserver
 from processors.output_span import OutputSpanObserver
 from processors.overlap_turn_start import OverlapUserTurnStartStrategy
+from processors.pausing_vad import PausingSileroVADAnalyzer
+from processors.preempted_reply_gate import PreemptedReplyGate
+from processors.preemptive_turn_stop import PreemptiveUserTurnStopStrategy
 from processors.redaction import Redactor
 from processors.text_chunker import TextChunker
 from processors.transcript_log_guard import TranscriptLogGuard
@@ -47,6 +52,8 @@ from services.voxtral_segmented_stt import VoxtralSegmentedSTTService
 AUDIO_IN_SAMPLE_RATE = 16000
 AUDIO_OUT_SAMPLE_RATE = 24000
 TURN_METRICS_MESSAGE = "turn-metrics"
+# One Silero window (512 samples at 16 kHz).
+RESUME_MARGIN_SECS = 0.032
 
 
 def _secret(value) -> str | None:
@@ -101,14 +108,41 @@ def create_tts(settings: Settings, http: aiohttp.ClientSession) -> ChatterboxTTS
     )
 
 
+def vad_pause_secs(settings: Settings) -> float:
+    """Silence after which the VAD reports a pause: the STT finalizes what it has.
+
+    The turn still ends only after `VAD_STOP_SECS`; smart-turn judges every pause the
+    VAD reports, so it keeps one stop at `VAD_STOP_SECS`.
+    """
+    if settings.turn_stop_strategy == "smart_turn":
+        return settings.vad_stop_secs
+    return min(settings.vad_pause_secs, settings.vad_stop_secs)
+
+
+def create_vad(settings: Settings) -> VADProcessor:
+    """Silero VAD; with a pause shorter than the endpointing, the pausing variant."""
+    pause = vad_pause_secs(settings)
+    params = VADParams(
+        confidence=settings.vad_confidence, start_secs=settings.vad_start_secs, stop_secs=pause
+    )
+    if pause >= settings.vad_stop_secs:
+        return VADProcessor(vad_analyzer=SileroVADAnalyzer(params=params))
+    # Voice resuming a little after the turn would have ended still counts as resumed.
+    resume_secs = settings.vad_stop_secs - pause + RESUME_MARGIN_SECS
+    return VADProcessor(
+        vad_analyzer=PausingSileroVADAnalyzer(params=params, resume_secs=resume_secs)
+    )
+
+
 def create_turn_strategies(settings: Settings) -> UserTurnStrategies:
     """When a user turn starts (and may interrupt the bot) and when it ends.
 
     While the bot talks, a sound pauses it and only real words interrupt it
     (`processors/overlap_turn_start.py`; the output must be a `PausableOutput`).
     `speech_timeout` ends the turn as soon as the VAD's endpointing silence
-    (`VAD_STOP_SECS`) has passed and the final transcript is in; `smart_turn` lets the
-    smart-turn model judge whether the user has finished, at some CPU cost per pause.
+    (`VAD_STOP_SECS`) has passed and the final transcript is in, replying
+    preemptively if `PREEMPTIVE_GENERATION` is on; `smart_turn` lets the smart-turn
+    model judge whether the user has finished, at some CPU cost per pause.
     """
     interrupt = settings.enable_interruptions
     stop: BaseUserTurnStopStrategy
@@ -117,7 +151,14 @@ def create_turn_strategies(settings: Settings) -> UserTurnStrategies:
 
         stop = TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())
     else:
-        stop = SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)
+        # The VAD reported the stop after the pause; the turn waits out the rest.
+        rest = settings.vad_stop_secs - vad_pause_secs(settings)
+        if settings.preemptive_generation:
+            stop = PreemptiveUserTurnStopStrategy(user_speech_timeout=rest)
+        elif rest:
+            stop = AudioTimedUserTurnStopStrategy(user_speech_timeout=rest)
+        else:
+            stop = SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)
     start = OverlapUserTurnStartStrategy(
         enable_interruptions=interrupt,
         backchannel_words=settings.backchannel_words,
@@ -142,15 +183,6 @@ def build_worker(
     `context` carries a conversation restored from an earlier bot; `on_context_changed`
     runs each time a user or bot turn has been added to it, so it can be saved.
     """
-    vad = VADProcessor(
-        vad_analyzer=SileroVADAnalyzer(
-            params=VADParams(
-                confidence=settings.vad_confidence,
-                start_secs=settings.vad_start_secs,
-                stop_secs=settings.vad_stop_secs,
-            )
-        )
-    )
     user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
         context or LLMContext(),
         user_params=LLMUserAggregatorParams(user_turn_strategies=create_turn_strategies(settings)),
@@ -162,18 +194,21 @@ def build_worker(
 
         user_aggregator.add_event_handler("on_user_turn_message_added", changed)
         assistant_aggregator.add_event_handler("on_assistant_turn_stopped", changed)
+    preempting = settings.preemptive_generation and settings.turn_stop_strategy == "speech_timeout"
     pipeline = Pipeline(
         [
             transport.input(),
-            vad,
+            create_vad(settings),
             create_stt(settings, http),
             user_aggregator,
             create_llm(settings),
             TextChunker(
                 min_chars=settings.chunk_min_chars,
                 max_wait_s=settings.chunk_max_wait_ms / 1000,
+                first_at_clause=settings.chunk_first_at_clause,
             ),
             create_tts(settings, http),
+            *([PreemptedReplyGate()] if preempting else []),
             transport.output(),
             assistant_aggregator,
         ]

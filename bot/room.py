@@ -8,6 +8,7 @@ from datetime import timedelta
 import aiohttp
 from livekit import rtc
 from loguru import logger
+from pipecat.audio.resamplers.soxr_stream_resampler import SOXRStreamAudioResampler
 from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
 from pipecat.transports.livekit.transport import LiveKitParams, LiveKitTransport
 from pipecat.workers.runner import WorkerRunner
@@ -66,6 +67,17 @@ async def until_someone_listens(transport: LiveKitTransport) -> None:
         await asyncio.wait_for(asyncio.gather(*audio), LISTENER_WAIT_S)
     except TimeoutError:
         logger.warning(f"Nobody subscribed to the bot's audio within {LISTENER_WAIT_S:.0f}s")
+
+
+def quicker_uplink(transport: LiveKitTransport) -> None:
+    """Resample the room's 48 kHz audio to the pipeline's 16 kHz with a shorter filter.
+
+    Pipecat uses soxr's VHQ stream filter, which holds back 37.5 ms of audio; MQ holds
+    back 15 ms and still passes everything below 8 kHz, all that 16 kHz can carry, so
+    the VAD hears the user stop 22 ms sooner.
+    """
+    # Pipecat 1.14 offers no setting for it.
+    transport.input()._mixed_resampler = SOXRStreamAudioResampler(quality="MQ")
 
 
 async def run_room(
@@ -135,6 +147,7 @@ async def _serve(
                 audio_in_user_tracks=False,
             ),
         )
+        quicker_uplink(transport)
         worker = build_worker(
             transport=transport,
             settings=settings,

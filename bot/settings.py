@@ -72,13 +72,16 @@ class Settings(BaseSettings):
     # Text chunking between LLM and TTS
     chunk_min_chars: Annotated[int, Field(ge=1, le=1000)] = 16
     chunk_max_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 200
+    chunk_first_at_clause: bool = True
 
     # Voice activity and turn taking
     vad_start_secs: Annotated[float, Field(ge=0, le=2)] = 0.2
     vad_stop_secs: Annotated[float, Field(ge=0, le=5)] = 0.4
+    vad_pause_secs: Annotated[float, Field(ge=0, le=5)] = 0.064
     vad_confidence: Annotated[float, Field(gt=0, lt=1)] = 0.5
     turn_stop_strategy: Literal["speech_timeout", "smart_turn"] = "speech_timeout"
     enable_interruptions: bool = True
+    preemptive_generation: bool = True
     # While the bot talks: words that never interrupt it, how many other words do, and how
     # long a paused bot waits for words after a sound before it plays on (0: never pause).
     backchannel_words: Annotated[list[str], NoDecode] = list(DEFAULT_BACKCHANNEL_WORDS)

@@ -1,4 +1,4 @@
-"""OpenAI chat completions (Cerebras' wire protocol) over a `Responder`."""
+"""OpenAI chat completions (Cerebras' wire protocol) over a `Responder`, and `GET /models`."""
 
 import json
 import time
@@ -114,6 +114,13 @@ def create_chat_app(
         await response.write_eof()
         return response
 
+    async def models(request: web.Request) -> web.Response:
+        if not bearer_ok(request.headers.get("Authorization"), api_key):
+            return _error(401, "invalid api key")
+        log.add(kind="models", at=time.monotonic())
+        return web.json_response({"object": "list", "data": []})
+
     app = web.Application()
     app.router.add_post("/v1/chat/completions", completions)
+    app.router.add_get("/v1/models", models)
     return app

@@ -2,6 +2,9 @@
 
 A piece ends at a sentence boundary once it holds at least `min_chars` characters, so
 the first audio can start after the first short sentence rather than the whole reply.
+With `first_at_clause`, the first piece of a reply may already end at a clause
+boundary (a comma, semicolon, colon or dash); later pieces keep to sentences, so the
+voice stays natural once it has started.
 When the model streams for `max_wait_s` without reaching such a boundary, the piece is
 cut at its last word boundary instead. A cut never falls inside a word, inside a number
 such as ``3.50`` or right after an abbreviation such as ``Dr.``.
@@ -16,6 +19,9 @@ from pipecat.utils.text.base_text_aggregator import Aggregation, BaseTextAggrega
 # Sentence-ending punctuation (with any closing quotes or brackets), confirmed by the
 # whitespace after it; or a line break.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
+# A clause ends at a comma, semicolon or colon followed by whitespace (not "1,000" or
+# "3:30"), or at a dash standing between words ("Paris - it", "Paris — it", "Paris—it").
+_CLAUSE_END = re.compile(r"[,;:]+[\"'”’)\]]*(?=\s)|\s[-–—]+(?=\s)|—+")
 _WORD_GAP = re.compile(r"\s+")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st mt ft vs approx dept est fig inc ltd co corp".split()
@@ -41,21 +47,25 @@ class ChunkAggregator(BaseTextAggregator):
         *,
         min_chars: int,
         max_wait_s: float,
+        first_at_clause: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Initialize the aggregator.
 
         Args:
-            min_chars: Shortest piece that may end at a sentence boundary.
+            min_chars: Shortest piece that may end at a sentence (or first clause) boundary.
             max_wait_s: How long a piece may wait for a boundary after its first token.
+            first_at_clause: Let a reply's first piece end at a clause boundary.
             clock: Time source, replaceable in tests.
         """
         super().__init__(aggregation_type=TextType.SENTENCE)
         self._min_chars = min_chars
         self._max_wait_s = max_wait_s
+        self._first_at_clause = first_at_clause
         self._clock = clock
         self._buffer = ""
         self._started_at: float | None = None
+        self._first_piece = True
 
     @property
     def text(self) -> Aggregation:
@@ -95,7 +105,12 @@ class ChunkAggregator(BaseTextAggregator):
         return None
 
     def _take_sentence(self) -> str | None:
-        for boundary in _SENTENCE_END.finditer(self._buffer):
+        boundaries = list(_SENTENCE_END.finditer(self._buffer))
+        if self._first_piece and self._first_at_clause:
+            boundaries = sorted(
+                [*boundaries, *_CLAUSE_END.finditer(self._buffer)], key=lambda b: b.end()
+            )
+        for boundary in boundaries:
             head = self._buffer[: boundary.end()]
             if len(head.strip()) < self._min_chars:
                 continue
@@ -108,6 +123,7 @@ class ChunkAggregator(BaseTextAggregator):
         piece = self._buffer[:end].strip()
         self._buffer = self._buffer[end:].lstrip()
         self._started_at = self._clock() if self._buffer else None
+        self._first_piece = False
         return piece
 
     async def flush(self) -> Aggregation | None:
@@ -124,3 +140,4 @@ class ChunkAggregator(BaseTextAggregator):
         """Forget the text held."""
         self._buffer = ""
         self._started_at = None
+        self._first_piece = True

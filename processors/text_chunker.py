@@ -33,15 +33,20 @@ class TextChunker(LLMTextProcessor):
     receives ready-made `AggregatedTextFrame`s and does not aggregate again.
     """
 
-    def __init__(self, *, min_chars: int, max_wait_s: float, **kwargs) -> None:
+    def __init__(
+        self, *, min_chars: int, max_wait_s: float, first_at_clause: bool = False, **kwargs
+    ) -> None:
         """Initialize the chunker.
 
         Args:
-            min_chars: Shortest piece that may end at a sentence boundary.
+            min_chars: Shortest piece that may end at a sentence (or first clause) boundary.
             max_wait_s: How long a piece may wait for a boundary.
+            first_at_clause: Let a reply's first piece end at a clause boundary.
             **kwargs: Passed to `LLMTextProcessor`.
         """
-        self._chunks = ChunkAggregator(min_chars=min_chars, max_wait_s=max_wait_s)
+        self._chunks = ChunkAggregator(
+            min_chars=min_chars, max_wait_s=max_wait_s, first_at_clause=first_at_clause
+        )
         super().__init__(text_aggregator=self._chunks, **kwargs)
         self._timer: asyncio.Task | None = None
         self._timer_deadline: float | None = None

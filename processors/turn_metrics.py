@@ -16,6 +16,7 @@ from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     CancelFrame,
+    EagerEndOfTurnCancelFrame,
     EndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
@@ -77,7 +78,9 @@ class TurnMetricsObserver(BaseObserver):
 
     A turn starts when the user's turn ends (or when the bot speaks unprompted, as in
     the greeting) and is reported once the bot has finished or been cut off, or when
-    the next turn begins. Subscribe to ``on_turn_metrics`` to forward each record.
+    the next turn begins. A reply generated preemptively starts before its turn ends;
+    what it did by then counts for the turn it turns out to answer. Subscribe to
+    ``on_turn_metrics`` to forward each record.
     """
 
     def __init__(self, *, room: str, **kwargs: Any) -> None:
@@ -91,6 +94,8 @@ class TurnMetricsObserver(BaseObserver):
         self._room = room
         self._turns = 0
         self._turn: _Turn | None = None
+        # Instants of a reply begun before its turn ended (preemptive generation).
+        self._early = _Turn(number=0)
         self._last_speech_at: int | None = None
         self._bot_speaking = False
         self._register_event_handler("on_turn_metrics")
@@ -106,8 +111,9 @@ class TurnMetricsObserver(BaseObserver):
                 await self._report()
                 self._turn = self._new_turn(ended_at=at, last_speech_at=self._last_speech_at)
                 self._last_speech_at = None
-        elif self._turn is None and not isinstance(frame, BotStartedSpeakingFrame):
-            return
+        elif isinstance(frame, EagerEndOfTurnCancelFrame):
+            if data.first_push:
+                self._early = _Turn(number=0)
         elif isinstance(frame, LLMFullResponseStartFrame) and isinstance(source, LLMService):
             self._first("llm_request_at", at)
         elif isinstance(frame, LLMTextFrame) and isinstance(source, LLMService):
@@ -130,6 +136,9 @@ class TurnMetricsObserver(BaseObserver):
     ) -> None:
         if isinstance(frame, VADUserStoppedSpeakingFrame):
             self._last_speech_at = at - int(frame.stop_secs * NS_PER_S)
+        elif self._turn is None:
+            # Whatever a preemptive reply did so far answered too little.
+            self._early = _Turn(number=0)
         elif self._bot_speaking and self._turn and self._turn.barge_in_speech_at is None:
             self._turn.barge_in_speech_at = at - int(frame.start_secs * NS_PER_S)
 
@@ -156,12 +165,18 @@ class TurnMetricsObserver(BaseObserver):
                 await self._report()
 
     def _new_turn(self, **instants: int | None) -> _Turn:
+        """A turn, with what a reply started before it ended (preemptively) already did."""
         self._turns += 1
-        return _Turn(number=self._turns, **instants)
+        early, self._early = self._early, _Turn(number=0)
+        early.number = self._turns
+        for name, at in instants.items():
+            setattr(early, name, at)
+        return early
 
     def _first(self, name: str, at: int) -> None:
-        if self._turn is not None and getattr(self._turn, name) is None:
-            setattr(self._turn, name, at)
+        turn = self._turn if self._turn is not None else self._early
+        if getattr(turn, name) is None:
+            setattr(turn, name, at)
 
     async def _report(self) -> None:
         turn, self._turn = self._turn, None

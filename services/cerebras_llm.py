@@ -12,21 +12,43 @@ failures deserve how many retries, because a person is waiting for the answer:
 A failed turn ends with a non-fatal error the client can show. Only credentials being
 refused (401, 403) takes the service out of use; other failures leave it ready for the
 next turn.
+
+The session's first request would pay for opening the connection and the client's
+first use (0.2-0.5 s here); a `GET /models` when the pipeline starts pays it before
+anyone waits.
+
+A reply generated preemptively, before the user's turn has ended, streams on to the
+TTS at once (`processors.preempted_reply_gate` holds its audio instead); when it is
+withdrawn, the request is closed and an interruption tells everything downstream to
+drop what it holds of it.
 """
 
+import asyncio
 import sys
 from typing import Any
 
+from loguru import logger
 from openai import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     AsyncOpenAI,
     DefaultAsyncHttpxClient,
+    OpenAIError,
     Timeout,
 )
 from openai._httpx2 import timeout_exceptions
+from pipecat.frames.frames import (
+    CancelFrame,
+    EagerEndOfTurnCancelFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    StartFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.cerebras.llm import CerebrasLLMService, CerebrasLLMSettings
+from pipecat.turns.speculation_gate import GatedFrame, SpeculationGate
 from pipecat.utils.errors import ErrorCategory
 
 from services.engine_metrics import count_retry, failure_kind
@@ -74,6 +96,16 @@ class _PolicyAsyncOpenAI(AsyncOpenAI):
         return super()._should_retry(response)
 
 
+class _ForwardingSpeculationGate(SpeculationGate):
+    """Tracks a speculative inference, so a withdrawal stops it, but holds nothing.
+
+    The TTS starts on the reply's text at once; its audio is held after the TTS.
+    """
+
+    def _begin(self) -> list[GatedFrame]:
+        return []
+
+
 class CerebrasPolicyLLMService(CerebrasLLMService):
     """`CerebrasLLMService` with per-status retry budgets and a request timeout."""
 
@@ -88,6 +120,46 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         """
         self._timeout_s = timeout_s
         super().__init__(**kwargs)
+        self._speculation_gate = _ForwardingSpeculationGate(name=f"{self}::SpeculationGate")
+        self._warm_up_task: asyncio.Task | None = None
+
+    async def start(self, frame: StartFrame) -> None:
+        """Start, and open the connection to the server in the background."""
+        await super().start(frame)
+        self._warm_up_task = self.create_task(self._warm_up(), "llm_warm_up")
+
+    async def stop(self, frame: EndFrame) -> None:
+        """Stop, abandoning a warm-up still under way."""
+        await self._end_warm_up()
+        await super().stop(frame)
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        """Cancel, abandoning a warm-up still under way."""
+        await self._end_warm_up()
+        await super().cancel(frame)
+
+    async def _warm_up(self) -> None:
+        try:
+            await self._client.models.list()
+        except OpenAIError as e:
+            # Any answer warms the connection; a server without the route is fine.
+            logger.debug(f"{self}: warm-up request answered {type(e).__name__}")
+
+    async def _end_warm_up(self) -> None:
+        task, self._warm_up_task = self._warm_up_task, None
+        if task is not None and not task.done():
+            await self.cancel_task(task)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Stop a withdrawn preemptive reply here and everywhere downstream."""
+        withdrawn = (
+            isinstance(frame, EagerEndOfTurnCancelFrame) and self._speculation_gate.is_speculating
+        )
+        await super().process_frame(frame, direction)
+        if withdrawn:
+            # The chunker drops its text, the TTS closes its request, the reply gate
+            # drops the audio it held: as for an interruption, though nothing was heard.
+            await self.push_frame(InterruptionFrame())
 
     def create_client(
         self,

@@ -11,6 +11,9 @@ from livekit import rtc
 MIC_RATE = 16000
 LISTEN_RATE = 24000
 FRAME_SECS = 0.02
+# A microphone hands audio over as it is captured: with the SDK's default 1 s queue, a
+# busy machine piles up a backlog the listener would count as network delay.
+QUEUE_MS = 40
 
 
 @dataclass
@@ -52,7 +55,7 @@ class Participant:
                 pass
 
         await self.room.connect(url, token)
-        source = rtc.AudioSource(MIC_RATE, 1)
+        source = rtc.AudioSource(MIC_RATE, 1, queue_size_ms=QUEUE_MS)
         track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await self.room.local_participant.publish_track(track, options)

@@ -145,3 +145,10 @@ async def test_a_stream_cut_midway_is_reported_and_the_next_turn_works(engines):
     engines.chat.faults.drop_mid_stream = False
     down, up = await run_test(llm(engines), frames_to_send=[ask("Hi")])
     assert reply_of(down) == "Whole again." and not errors(up)
+
+
+async def test_the_connection_is_opened_before_the_first_question(engines):
+    engines.replies[:] = ["Ready."]
+    await run_test(llm(engines), frames_to_send=[SleepFrame(0.3)])
+    assert len(engines.chat.log.of_kind("models")) == 1
+    assert not engines.chat.log.of_kind("chat"), "no completion is spent on it"

@@ -94,3 +94,31 @@ async def test_interruption_drops_everything_held():
 async def test_line_break_ends_a_piece():
     chunks, _ = aggregator(min_chars=4)
     assert await feed(chunks, "First item here\n", "second") == ["First item here"]
+
+
+async def test_first_piece_may_end_at_a_clause_later_ones_at_sentences():
+    chunks = ChunkAggregator(min_chars=16, max_wait_s=5, first_at_clause=True)
+    reply = "Right now in Paris, it is sunny, twenty degrees: enjoy it. Later, it may rain."
+    pieces = await feed(chunks, *(word + " " for word in reply.split(" ")))
+    assert await chunks.flush() is None
+    assert pieces == [
+        "Right now in Paris,",
+        "it is sunny, twenty degrees: enjoy it.",
+        "Later, it may rain.",
+    ]
+    # The next reply starts afresh: its first piece may end at a clause again.
+    assert await feed(chunks, "Of course, my friend, ", "here it is.") == ["Of course, my friend,"]
+
+
+async def test_first_clause_needs_min_chars_and_never_splits_numbers():
+    chunks = ChunkAggregator(min_chars=16, max_wait_s=5, first_at_clause=True)
+    pieces = await feed(chunks, "Yes, it costs 1,000 ", "euros - or 3:30 ", "hours of work; sadly.")
+    assert pieces == ["Yes, it costs 1,000 euros -"]
+    assert (await chunks.flush()).text == "or 3:30 hours of work; sadly."
+
+
+async def test_clause_boundaries_are_ignored_unless_asked_for():
+    chunks, _ = aggregator(min_chars=16)
+    assert await feed(chunks, "Right now in Paris, ", "it is sunny. ") == [
+        "Right now in Paris, it is sunny."
+    ]

@@ -19,11 +19,13 @@ from pipecat.frames.frames import (
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.workers.runner import WorkerRunner
 
+from bench.listener.listener import voiced
 from bot.logging import setup_logging
 from bot.pipeline import build_worker
 from engines import tone
+from engines.scripted import ScriptedResponder, ScriptedTranscriber
 from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
-from tests.conftest import SECRETS, Engines, quiet_logging
+from tests.conftest import SECRETS, Engines, quiet_logging, running_engines
 from tests.fake_transport import FakeTransport
 from tests.hearing import whole_with_one_backup
 
@@ -78,8 +80,14 @@ class Call:
 
 @pytest.fixture
 async def call(engines: Engines, http) -> AsyncIterator[Call]:
+    async for running in open_call(engines, http):
+        yield running
+
+
+async def open_call(engines: Engines, http, **overrides: object) -> AsyncIterator[Call]:
+    """The pipeline on a fake call, against these engines, with these settings changed."""
     logs = io.StringIO()
-    settings = engines.settings(log_level="DEBUG")
+    settings = engines.settings(log_level="DEBUG", **overrides)
     redactor = setup_logging(
         level="DEBUG",
         json_format=True,
@@ -118,11 +126,12 @@ async def test_a_question_gets_a_spoken_answer_that_starts_before_the_llm_finish
     spoken_at = call.say(question)
     await call.until(lambda: call.heard() == tone.code(reply))
 
-    # The STT stand-in received the question as audio of its length, give or take the
-    # pre-roll before VAD fired and the endpointing silence after it.
+    # The STT stand-in received the question as one utterance of about its length: the
+    # VAD confirms speech ~0.5 s into it (the pre-roll gives back 0.3 s) and finalizes it
+    # VAD_PAUSE_SECS after the voice, without espeak-ng's 0.35 s of closing silence.
     (utterance,) = call.engines.voxtral.log.of_kind("utterance")
     received = utterance["audio_bytes"] / 32000
-    assert seconds(question) - 0.5 <= received <= seconds(question) + 1.0
+    assert seconds(question) - 0.8 <= received <= seconds(question) + 1.0
 
     # Partial transcripts came while the user spoke, then the final one.
     assert call.frames.times_of(InterimTranscriptionFrame)
@@ -150,7 +159,8 @@ async def test_a_question_gets_a_spoken_answer_that_starts_before_the_llm_finish
     assert record["voice_to_voice_ms"] == pytest.approx(
         record["endpointer_latency_ms"] + record["e2e_first_audio_ms"], abs=0.2
     )
-    assert record["e2e_first_audio_ms"] >= record["llm_ttft_ms"]
+    # The reply starts preemptively, before the turn ends, but never before the voice.
+    assert record["voice_to_voice_ms"] >= record["llm_ttft_ms"]
     measured_gap_ms = (first_audio - final_at) * 1000
     assert record["e2e_first_audio_ms"] <= measured_gap_ms + 1000
     sent = [m for m in call.transport.speaker.messages if m.get("type") == "server-message"]
@@ -225,6 +235,56 @@ async def test_logs_of_a_whole_run_hold_no_secret_and_no_transcript(call, speak)
         assert secret not in out
     for word in [*transcript.split(), *tone.words_of(reply)]:
         assert word not in out.lower(), word
+
+
+def booking_reply(question: str) -> str:
+    """The whole sentence gets its answer; anything shorter an answer never to be heard."""
+    if question == "book a table with a view for four people":
+        return "Booked for four."
+    return "Cancelled reply. " + " ".join(["amber"] * 60)
+
+
+async def test_a_pause_shorter_than_the_turn_end_withdraws_the_preemptive_reply(http, speak):
+    # Each pause is long enough for the VAD to report it (VAD_PAUSE_SECS) and the
+    # transcript to come back, and well short of the endpointing silence (VAD_STOP_SECS).
+    parts = ["book a table", "with a view for four people"]
+    transcriber = ScriptedTranscriber(lambda _: parts.pop(0) if parts else "")
+    async with running_engines(transcriber, ScriptedResponder(booking_reply)) as engines:
+        async for call in open_call(engines, http, vad_stop_secs=0.8):
+            await withdrawn_then_answered(call, speak)
+
+
+async def withdrawn_then_answered(call: Call, speak) -> None:
+    first, rest = voiced(speak("Book a table")), speak("with a view for four people.")
+    reply = "Booked for four."
+    call.engines.chat.faults.chunk_delay_s = 0.005  # an early reply streams for ~0.3 s
+    call.engines.chatterbox.faults.latency_s = 0.5  # its TTS request is still waiting
+    started = time.monotonic()
+    call.say(first + bytes(int(0.35 * 32000)) + rest)
+    await call.until(lambda: call.heard(since=started) == tone.code(reply))
+    await asyncio.sleep(1.0)
+
+    # One reply was heard, to the whole turn, and nothing of an early one.
+    assert call.heard(since=started) == tone.code(reply)
+    # The STT finalized the first half early, yet received all of the rest: the service
+    # holds new speech until the early transcript is in (Voxtral drops audio sent while
+    # it finishes one), and the pre-roll covers the moment the VAD took to hear it.
+    (_, *later) = call.engines.voxtral.log.of_kind("utterance")
+    assert sum(u["audio_bytes"] for u in later) / 32000 >= seconds(voiced(rest))
+    requests = call.engines.chat.log.of_kind("chat")
+    users = [[m["content"] for m in r["body"]["messages"] if m["role"] == "user"] for r in requests]
+    assert users[0] == ["book a table"], "the reply started at the pause"
+    assert users[-1] == ["book a table with a view for four people"]
+    # The engines saw every earlier LLM request, and the TTS request of the first,
+    # closed by the bot.
+    closed_chat = {e["request"] for e in call.engines.chat.log.of_kind("chat_cancelled")}
+    assert closed_chat == {r["request"] for r in requests[:-1]}
+    speech = call.engines.chatterbox.log.of_kind("speech")
+    closed_speech = {e["request"] for e in call.engines.chatterbox.log.of_kind("speech_cancelled")}
+    assert speech[0]["body"]["input"] == "Cancelled reply."
+    assert speech[0]["request"] in closed_speech
+    assert speech[-1]["body"]["input"] == reply
+    assert {s["request"] for s in speech[:-1]} <= closed_speech
 
 
 # Twenty-four words with distinct tones, so the order heard tells what was skipped or repeated.

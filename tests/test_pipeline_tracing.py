@@ -118,7 +118,10 @@ async def test_a_conversation_is_one_trace_of_turns_with_service_and_output_span
     assert [(t.name, t.attributes["turn.number"]) for t in turns] == [("turn", 1), ("turn", 2)]
     greeting, answer = ([s.name for s in children(finished, t)] for t in turns)
     assert sorted(greeting) == ["output", "tts"]
-    assert sorted(answer) == ["llm", "output", "stt", "tts"]
+    # A pause inside the question (VAD_PAUSE_SECS) may add an STT span, and a preemptive
+    # reply withdrawn at it LLM and TTS spans; one output was heard.
+    assert set(answer) == {"llm", "output", "stt", "tts"}
+    assert answer.count("output") == 1
     (output,) = [s for s in children(finished, turns[1]) if s.name == "output"]
     assert output.attributes == {"output.interrupted": False}
 

@@ -8,6 +8,10 @@ monotonic clock, then p50/p95 per hop; it writes a JSON file (with the commit an
 setting, so runs compare) and a PNG waterfall under `bench/results/`.
 
 Exits 1 when any turn lacks a hop (the `--quick` run in the test suite relies on it).
+
+One build measures both sides of the latency work: `--set VAD_PAUSE_SECS=5 --set
+PREEMPTIVE_GENERATION=false --set CHUNK_FIRST_AT_CLAUSE=false` turns off the early STT
+commit, preemptive generation and the clause-ended first chunk (`--label before`).
 """
 
 import argparse

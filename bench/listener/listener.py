@@ -38,6 +38,11 @@ def last_voiced_sample(pcm: bytes) -> int:
     return int((voiced[-1] + 1) * WINDOW) if voiced.size else 0
 
 
+def voiced(pcm: bytes) -> bytes:
+    """16 kHz PCM16 speech without its closing silence."""
+    return pcm[: last_voiced_sample(pcm) * 2]
+
+
 def _has_sound(pcm: bytes) -> bool:
     samples = np.frombuffer(pcm, dtype=np.int16)
     return bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > HEARD_PEAK
@@ -72,7 +77,7 @@ class Listener:
 
     @classmethod
     async def join(cls, server_url: str, greeting: str, timeout_s: float = 30) -> "Listener":
-        """`POST /connect`, join the room, and wait until the greeting was heard."""
+        """`POST /connect`, join the room, and wait until the greeting is over."""
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{server_url}/connect", json={}) as response:
                 response.raise_for_status()
@@ -80,8 +85,14 @@ class Listener:
         participant = Participant()
         await participant.join(body["url"], body["token"])
         listener = cls(participant, body["room"], greeting)
-        expected = tone.code(greeting)
-        await listener._wait(lambda: listener.words() == expected, timeout_s, "the greeting")
+        # The bot reports the greeting's turn once it has written the last of its audio,
+        # which is before the listener has heard it all (or, when short, any of it).
+        await listener._wait(
+            lambda: listener.bot_metrics() and listener.first_sound(0.0) is not None,
+            timeout_s,
+            "the greeting",
+        )
+        await listener._wait(lambda: listener.quiet_since(0.5), timeout_s, "its end")
         listener._seen_metrics = len(listener.bot_metrics())
         return listener
 
@@ -158,5 +169,5 @@ class Listener:
         deadline = time.monotonic() + timeout_s
         while not condition():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no {what} within {timeout_s:.0f}s")
+                raise TimeoutError(f"waited {timeout_s:.0f}s for {what}")
             await asyncio.sleep(0.02)

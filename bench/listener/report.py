@@ -9,6 +9,7 @@ from typing import Any
 from bench.listener.hops import HOPS, LABELS, summary
 from bench.listener.run import BenchOptions, TurnResult
 from bench.stats import percentile
+from engines import tone
 
 GOAL_P50_MS = 600.0
 GOAL_P95_MS = 680.0
@@ -54,8 +55,16 @@ def build(options: BenchOptions, turns: list[TurnResult]) -> dict[str, Any]:
         },
         "listener_minus_bot_ms": {"p50": _p(gaps, 50), "p95": _p(gaps, 95)},
         "replies_heard_whole": sum(t.reply_heard_whole for t in turns),
+        "reply_words": tone.code(options.reply),
         "turns": [
-            {"hops": t.hops, "bot_voice_to_voice_ms": t.bot_voice_to_voice_ms, "bot": t.bot}
+            {
+                "hops": t.hops,
+                "bot_voice_to_voice_ms": t.bot_voice_to_voice_ms,
+                "bot": t.bot,
+                "reply_heard_whole": t.reply_heard_whole,
+                "words_heard": t.words_heard,
+                "requests": t.requests,
+            }
             for t in turns
         ],
     }
@@ -110,7 +119,13 @@ def waterfall(result: dict[str, Any], path: Path) -> None:
     for row, name in enumerate(HOPS):
         s = result["summary"][name]
         if s["at_p50"] is not None:
-            axes.barh(row, s["at_p95"] - previous["at_p95"], left=previous["at_p95"], alpha=0.3)
+            axes.barh(
+                row,
+                s["at_p95"] - previous["at_p95"],
+                left=previous["at_p95"],
+                color="C0",
+                alpha=0.25,
+            )
             axes.barh(row, s["at_p50"] - previous["at_p50"], left=previous["at_p50"], color="C0")
             axes.text(s["at_p50"] + 5, row, f"{s['at_p50']:.0f}", va="center", fontsize=8)
             previous = {"at_p50": s["at_p50"], "at_p95": s["at_p95"]}
@@ -120,7 +135,8 @@ def waterfall(result: dict[str, Any], path: Path) -> None:
     axes.set_xlabel("ms after the listener's last voiced audio (p50 solid, p95 faint)")
     options = result["options"]
     axes.set_title(
-        f"listener bench, {len(result['turns'])} turns, {result['commit'][:12]}, "
+        f"listener bench, {len(result['turns'])} turns, {result['commit'][:7]}"
+        f"{'+dirty' if result['commit'].endswith('+dirty') else ''}, "
         f"bot {options['bot'] or 'defaults'}",
         fontsize=9,
     )

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ class EngineDelays:
     llm_first_token_ms: float = 150.0
     llm_tokens_per_s: float = 200.0
     tts_first_audio_ms: float = 150.0
-    tts_realtime_factor: float = 0.5
+    tts_realtime_factor: float = 0.0
 
     def apply(self, engines: Engines) -> None:
         """Set the stand-ins' knobs."""
@@ -68,6 +69,10 @@ class TurnResult:
     bot_voice_to_voice_ms: float | None
     bot: dict[str, Any] | None
     reply_heard_whole: bool
+    words_heard: list[int]
+    # Work the turn cost the engines: utterances the STT finalized, LLM and TTS
+    # requests sent, and how many of those the bot closed (withdrawn preemptive replies).
+    requests: dict[str, int]
 
 
 def _window(entries: list[dict[str, Any]], since: float) -> list[dict[str, Any]]:
@@ -88,7 +93,19 @@ def result_of(heard: HeardTurn, engines: Engines, since: float, reply: str) -> T
         bot=heard.bot,
         # The first beep after a long silence is sometimes garbled by the receiver.
         reply_heard_whole=heard.words in (expected, expected[1:]),
+        words_heard=heard.words,
+        requests={
+            "stt_utterances": _count(logs.stt, "utterance", "transcription"),
+            "llm": _count(logs.llm, "chat"),
+            "llm_closed": _count(logs.llm, "chat_cancelled"),
+            "tts": _count(logs.tts, "speech"),
+            "tts_closed": _count(logs.tts, "speech_cancelled"),
+        },
     )
+
+
+def _count(entries: Sequence[dict[str, Any]], *kinds: str) -> int:
+    return sum(1 for e in entries if e.get("kind") in kinds)
 
 
 async def run(options: BenchOptions, folder: Path) -> list[TurnResult]:
