@@ -63,6 +63,7 @@ class SocketControl(NoControl):
         self._socket = socket
         self._outbox: asyncio.Queue[ControlMessage | None] = asyncio.Queue()
         self._sender = asyncio.create_task(self._send_all())
+        self._reader = asyncio.create_task(self._read_all())
 
     @classmethod
     async def connect(
@@ -107,6 +108,13 @@ class SocketControl(NoControl):
         self._outbox.put_nowait(None)
         await self._sender
         await self._socket.close()
+        self._reader.cancel()
+
+    async def _read_all(self) -> None:
+        # The server sends nothing but pings, which aiohttp answers only while reading:
+        # unanswered, they would make the server close the socket after 40 s.
+        async for _ in self._socket:
+            pass
 
     async def _send_all(self) -> None:
         while (message := await self._outbox.get()) is not None:

@@ -203,3 +203,20 @@ async def test_no_worker_means_503_with_retry_after_and_no_dispatch_left(cluster
         left = await lkapi.agent_dispatch.list_dispatch(room)
         assert [d for d in left if d.agent_name == AGENT_NAME] == [], left
     assert await lonely.sessions() == []
+
+
+async def test_a_long_quiet_conversation_keeps_its_bot(cluster: Cluster) -> None:
+    """The bot is never taken for dead while it lives.
+
+    The server's websocket keep-alive pings every 20 s and closes a socket whose pong
+    is 20 s late; the control socket must answer.
+    """
+    await cluster.start_worker("steady")
+    caller = await connect(cluster)
+    (before,) = await cluster.agents_in(caller.room)
+    await asyncio.sleep(45)
+    (after,) = await cluster.agents_in(caller.room)
+    assert after.sid == before.sid, "the bot was replaced"
+    replaced = [r for r in server(cluster).records() if "vanished" in r.get("message", "")]
+    assert not [r for r in replaced if r.get("room") == caller.room], replaced
+    await caller.participant.leave()
