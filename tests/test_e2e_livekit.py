@@ -97,7 +97,7 @@ async def join(stack: Stack, room: str | None = None) -> Caller:
     participant = Participant()
     await participant.join(body["url"], body["token"])
     caller = Caller(participant, body["room"], body["identity"])
-    await until(lambda: caller.heard() == tone.code(GREETING), 30, "the greeting")
+    await until(lambda: is_whole_reply(caller.heard(), tone.code(GREETING)), 30, "the greeting")
     return caller
 
 
