@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
+from bot.settings import Settings
 from tests.conftest import ADMIN_TOKEN, STANDIN_BOT, server_settings
 from tests.session_server import SessionServer
 from tests.stack import ARTIFACTS, GREETING, Stack, start_stack
@@ -66,8 +67,13 @@ async def stack(
     if not (CLIENT_DIST / "index.html").exists():
         pytest.fail("client/dist is missing: scripts/install builds it")
     folder = tmp_path_factory.mktemp(f"browser-{request.param}")
+    # One STT commit per utterance: the isolation test routes transcripts by utterance
+    # length, which early commits at every short pause would cut into short pieces.
     async for running in start_stack(
-        folder, session_backend=request.param, client_dist_dir=str(CLIENT_DIST)
+        folder,
+        session_backend=request.param,
+        client_dist_dir=str(CLIENT_DIST),
+        vad_pause_secs=Settings.model_fields["vad_stop_secs"].default,
     ):
         yield running
 
