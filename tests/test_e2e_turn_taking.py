@@ -79,6 +79,11 @@ async def test_a_cough_pauses_the_bot_which_plays_on_losing_nothing(
     await caller.participant.leave()
 
 
+@pytest.mark.xfail(
+    reason="known bug (issue 12): with preemptive generation a late 'mm-hm' can be appended "
+    "to the user's previous turn in the context; seen in 1 of several SFU runs",
+    strict=False,
+)
 async def test_mm_hm_lets_the_bot_go_on(stack: Stack, speak: Callable[[str], bytes]) -> None:
     caller = await join(stack)
     expected = tone.code(LONG_REPLY)
