@@ -144,7 +144,10 @@ def create_voxtral_app(
         ws = web.WebSocketResponse()
         if not bearer_ok(request.headers.get("Authorization"), api_key):
             raise web.HTTPUnauthorized(text="invalid api key")
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionResetError:  # the client left during the handshake: nothing to serve
+            return ws
         connection = uuid.uuid4().hex[:8]
         log.add(
             kind="realtime_connect",
