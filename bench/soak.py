@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -77,6 +78,10 @@ class SoakReport:
     conversations: int = 0
     failures: list[str] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    # The machine's 1-minute load average at each conversation's end: failures on a
+    # starved machine read differently from failures on a quiet one.
+    load_at_failure: list[float] = field(default_factory=list)
+    load_at_success: list[float] = field(default_factory=list)
     warm_pool: int = 0
     before: ServerFootprint | None = None
     after: ServerFootprint | None = None
@@ -119,10 +124,15 @@ class SoakReport:
         assert self.before and self.after
         o = self.options
         p50, p95 = (percentile(self.seconds, q) if self.seconds else 0.0 for q in (50, 95))
+        load = (
+            f"machine load (1 min) at successes: p50 {_p50(self.load_at_success):.1f}; "
+            f"at failures: p50 {_p50(self.load_at_failure):.1f}"
+        )
         return [
             f"soak: {o.sequential} sequential + {o.parallel_total} at {o.parallel} at a time "
             f"in {self.elapsed_s:.0f} s; {len(self.failures)} of {self.conversations} failed"
             + (" (cut short by --max-minutes)" if self.cut_short else ""),
+            load,
             f"conversation (join to reply heard): p50 {p50:.2f} s, p95 {p95:.2f} s",
             f"leaked processes: {self.leaked_processes} (goal 0); left running: "
             + (", ".join(self.processes_left) or "none"),
@@ -143,6 +153,10 @@ class SoakReport:
             "rss_growth_pct": round(self.rss_growth_pct, 2),
             "goals_met": self.goals_met(),
         }
+
+
+def _p50(values: list[float]) -> float:
+    return percentile(values, 50) if values else 0.0
 
 
 def footprint(pid: int) -> ServerFootprint:
@@ -228,8 +242,10 @@ class Soak:
             )
         except ConversationFailed as e:
             self._report.failures.append(str(e))
+            self._report.load_at_failure.append(os.getloadavg()[0])
         else:
             self._report.seconds.append(talk.seconds)
+            self._report.load_at_success.append(os.getloadavg()[0])
         self._report.conversations += 1
         return True
 
