@@ -146,8 +146,7 @@ async def test_stop_what_time_is_it_stops_the_reply_and_is_answered(
         f"began; heard {len(heard_old)} words, context holds {len(in_context)}"
     )
     await caller.participant.leave()
-    if len(in_context) > len(heard_old) + 1:
-        # Known gap (issue 12): a sentence enters the context once its audio is written,
-        # and LiveKit's AudioSource holds up to 1 s of it not yet heard.
-        pytest.xfail(f"context holds {len(in_context)} words, {len(heard_old)} were heard")
-    assert len(in_context) >= len(heard_old) - 4, "at most the sentence cut short is left out"
+    # A word cut in the middle may be heard or not: one word either way.
+    assert abs(len(in_context) - len(heard_old)) <= 1, (
+        f"context holds {len(in_context)} words, {len(heard_old)} were heard"
+    )
