@@ -150,3 +150,33 @@ async def test_stop_what_time_is_it_stops_the_reply_and_is_answered(
     assert abs(len(in_context) - len(heard_old)) <= 1, (
         f"context holds {len(in_context)} words, {len(heard_old)} were heard"
     )
+
+
+async def test_a_pause_mid_thought_leaves_one_turn(
+    stack: Stack, speak: Callable[[str], bytes]
+) -> None:
+    caller = await join(stack)
+    reply = scripted("Booking confirmed.")
+    # Each half is its own stretch of voice to the VAD, so each gets its own transcript.
+    stack.transcriber.script[:] = ["book a table for", "four people", ""]
+    stack.reply_queue[:] = [reply]
+    chat = stack.engines.chat.log
+    requests = len(chat.of_kind("chat"))
+    sentence = with_pause(speak("I'd like to book a table for"), speak("four people."), 0.6)
+    ended_at = caller.participant.say(sentence)
+    await until(
+        lambda: caller.heard(since=ended_at - seconds(sentence)) == tone.code(reply),
+        30,
+        lambda: f"one reply, heard {caller.heard(since=ended_at - seconds(sentence))}",
+    )
+    # One request, after the whole sentence: nothing answered or started at the pause.
+    (request,) = chat.of_kind("chat")[requests:]
+    assert request["body"]["messages"][-1] == {
+        "role": "user",
+        "content": "book a table for four people",
+    }
+    first_audio = caller.loud_times(since=ended_at)
+    if first_audio:
+        gap_ms = (first_audio[0] - ended_at) * 1000
+        print(f"\nmid-thought: the reply was heard {gap_ms:.0f} ms after the speech ended")
+    await caller.participant.leave()
