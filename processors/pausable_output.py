@@ -17,6 +17,7 @@ unplayed (`_unplayed_seconds`) and how to take it back (`_drop_unplayed`).
 import asyncio
 
 from pipecat.frames.frames import (
+    AggregatedTextFrame,
     BotStartedSpeakingFrame,
     CancelFrame,
     EndFrame,
@@ -174,16 +175,18 @@ class PausableOutput(BaseOutputTransport):
                 self._text.hold(frame)
             else:
                 await super().push_frame(frame)
-                return
+            if isinstance(frame, AggregatedTextFrame) and frame.will_be_spoken:
+                if not isinstance(frame, TTSTextFrame):
+                    # A sentence about to be spoken: it may play before its text comes.
+                    self._text.announce(frame, self._bytes(1.0))
         await self._pass_heard_text()
         if self._text.holding and self._text_task is None:
             self._text_task = self.create_task(self._watch_playout(), "heard_text")
 
     async def _pass_heard_text(self) -> None:
         """Pass on the text whose audio has been played by now."""
-        if self.paused:
-            return  # the heard position was fixed when the pause took the rest back
-        self._heard = max(self._heard, self._written - self._bytes(self._unplayed_seconds()))
+        if not self.paused:  # paused, the heard position was fixed when the pause began
+            self._heard = max(self._heard, self._written - self._bytes(self._unplayed_seconds()))
         async with self._text_lock:
             for frame in self._text.heard(self._heard):
                 await super().push_frame(frame)

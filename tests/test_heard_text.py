@@ -9,6 +9,7 @@ import time
 
 import pytest
 from pipecat.frames.frames import (
+    AggregatedTextFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -78,8 +79,20 @@ def spoken(text: str) -> TTSTextFrame:
     return frame
 
 
-async def reply_heard(*after_reply, sleep: float) -> list[dict]:
-    """Play two sentences of one second each, then `after_reply`; the context after."""
+def announced(text: str) -> AggregatedTextFrame:
+    """The text the TTS sends ahead of a sentence's audio."""
+    frame = AggregatedTextFrame(text, text_type="sentence")
+    frame.will_be_spoken = True
+    frame.append_to_context = False
+    return frame
+
+
+async def reply_heard(*after_reply, sleep: float, second_done: bool = True) -> list[dict]:
+    """Play two sentences of one second each, then `after_reply`; the context after.
+
+    Unless `second_done`, the second sentence's text frame has not come (its audio is
+    still being synthesized) when `after_reply` happens.
+    """
     context = LLMContext()
     # Pipecat's default turn strategies would load the smart-turn model, unused here.
     strategies = UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy()])
@@ -92,12 +105,16 @@ async def reply_heard(*after_reply, sleep: float) -> list[dict]:
         frames_to_send=[
             LLMFullResponseStartFrame(),
             TTSStartedFrame(),
+            announced(FIRST),
             speech(1.0),
             spoken(FIRST),
+            announced(SECOND),
             speech(1.0),
-            spoken(SECOND),
-            TTSStoppedFrame(),
-            LLMFullResponseEndFrame(),
+            *(
+                [spoken(SECOND), TTSStoppedFrame(), LLMFullResponseEndFrame()]
+                if second_done
+                else []
+            ),
             SleepFrame(sleep),
             *after_reply,
         ],
@@ -106,10 +123,16 @@ async def reply_heard(*after_reply, sleep: float) -> list[dict]:
 
 
 async def test_an_interrupted_reply_leaves_only_the_words_heard_in_the_context() -> None:
-    # At 1.24 s the listener has heard the first sentence and "Ember" (the middles of
-    # "Ember" and "garnet" are at 1.12 and 1.37 s), while the whole reply was written
-    # to the buffer by ~1.0 s.
-    messages = await reply_heard(InterruptionFrame(), sleep=1.24)
+    # At 1.12 s the listener has heard the first sentence and the start of "Ember"
+    # ("garnet" starts at 1.23 s), while the whole reply was written to the buffer by
+    # ~1.0 s.
+    messages = await reply_heard(InterruptionFrame(), sleep=1.12)
+    assert messages == [{"role": "assistant", "content": f"{FIRST} Ember"}]
+
+
+async def test_a_sentence_still_being_synthesized_counts_at_the_pace_so_far() -> None:
+    # The first sentence took 1 s for 26 characters: "garnet" is due at 1.23 s.
+    messages = await reply_heard(InterruptionFrame(), sleep=1.12, second_done=False)
     assert messages == [{"role": "assistant", "content": f"{FIRST} Ember"}]
 
 
@@ -119,10 +142,10 @@ async def test_a_reply_played_to_the_end_is_whole_in_the_context() -> None:
 
 
 async def test_a_paused_reply_counts_nothing_during_the_pause() -> None:
-    # Paused at 0.46 s for a second: the heard part is still the first 0.46 s (the
-    # middles of "basil" and "cedar" are at 0.35 and 0.58 s).
+    # Paused at 0.35 s for a second: the heard part is still the first 0.35 s ("basil"
+    # and "cedar" start at 0.23 and 0.46 s).
     messages = await reply_heard(
-        SleepFrame(0.46), PausePlayoutFrame(), SleepFrame(1.0), InterruptionFrame(), sleep=0.0
+        SleepFrame(0.35), PausePlayoutFrame(), SleepFrame(1.0), InterruptionFrame(), sleep=0.0
     )
     assert messages == [{"role": "assistant", "content": "Amber basil"}]
 
@@ -137,8 +160,7 @@ async def test_a_resumed_reply_is_whole_in_the_context() -> None:
 def test_words_are_spread_over_their_audio_by_length() -> None:
     text = HeardText()
     text.add_text(spoken("a bbb"), audio_end=800)
-    # Word lengths with a space each: 2 and 4 of 6; middles at 1/6 and 4/6 of the audio.
-    assert [f.text for f in text.heard(132)] == []
-    assert [f.text for f in text.heard(133)] == ["a"]
-    assert [f.text for f in text.heard(532)] == []
-    assert [f.text for f in text.heard(533)] == ["bbb"]
+    # Word lengths with a space each: 2 and 4 of 6; they start at 0 and 2/6 of the audio.
+    assert [f.text for f in text.heard(0)] == ["a"]
+    assert [f.text for f in text.heard(265)] == []
+    assert [f.text for f in text.heard(266)] == ["bbb"]
