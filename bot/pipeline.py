@@ -140,7 +140,8 @@ def create_turn_strategies(settings: Settings) -> UserTurnStrategies:
     While the bot talks, a sound pauses it and only real words interrupt it
     (`processors/overlap_turn_start.py`; the output must be a `PausableOutput`).
     `speech_timeout` ends the turn as soon as the VAD's endpointing silence
-    (`VAD_STOP_SECS`) has passed and the final transcript is in, replying
+    (`VAD_STOP_SECS`, or `UNFINISHED_TURN_TIMEOUT_MS` after a transcript that stops
+    mid-phrase) has passed and the final transcript is in, replying
     preemptively if `PREEMPTIVE_GENERATION` is on; `smart_turn` lets the smart-turn
     model judge whether the user has finished, at some CPU cost per pause.
     """
@@ -151,12 +152,24 @@ def create_turn_strategies(settings: Settings) -> UserTurnStrategies:
 
         stop = TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())
     else:
-        # The VAD reported the stop after the pause; the turn waits out the rest.
-        rest = settings.vad_stop_secs - vad_pause_secs(settings)
-        if settings.preemptive_generation:
-            stop = PreemptiveUserTurnStopStrategy(user_speech_timeout=rest)
-        elif rest:
-            stop = AudioTimedUserTurnStopStrategy(user_speech_timeout=rest)
+        pause = vad_pause_secs(settings)
+        # The VAD reported the stop after the pause; the turn waits out the rest, or the
+        # longer silence after a phrase left unfinished.
+        timed: type[AudioTimedUserTurnStopStrategy] = (
+            PreemptiveUserTurnStopStrategy
+            if settings.preemptive_generation
+            else AudioTimedUserTurnStopStrategy
+        )
+        if (
+            settings.preemptive_generation
+            or settings.vad_stop_secs > pause
+            or settings.unfinished_turn_timeout_ms
+        ):
+            stop = timed(
+                user_speech_timeout=settings.vad_stop_secs - pause,
+                unfinished_words=settings.unfinished_turn_words,
+                unfinished_timeout=max(0.0, settings.unfinished_turn_timeout_ms / 1000 - pause),
+            )
         else:
             stop = SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)
     start = OverlapUserTurnStartStrategy(

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.names import NAME_PATTERN
 from processors.backchannel import DEFAULT_BACKCHANNEL_WORDS
+from processors.unfinished_phrase import DEFAULT_UNFINISHED_TURN_WORDS
 
 Milliseconds = Annotated[int, Field(gt=0, le=600_000)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
@@ -82,6 +83,10 @@ class Settings(BaseSettings):
     turn_stop_strategy: Literal["speech_timeout", "smart_turn"] = "speech_timeout"
     enable_interruptions: bool = True
     preemptive_generation: bool = True
+    # speech_timeout: a transcript ending where no sentence ends ("a table for") waits this
+    # much silence instead of VAD_STOP_SECS (0: never longer).
+    unfinished_turn_words: Annotated[list[str], NoDecode] = list(DEFAULT_UNFINISHED_TURN_WORDS)
+    unfinished_turn_timeout_ms: Annotated[int, Field(ge=0, le=10_000)] = 1500
     # While the bot talks: words that never interrupt it, how many other words do, and how
     # long a paused bot waits for words after a sound before it plays on (0: never pause).
     backchannel_words: Annotated[list[str], NoDecode] = list(DEFAULT_BACKCHANNEL_WORDS)
@@ -165,7 +170,9 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
 
-    @field_validator("cors_allow_origins", "backchannel_words", mode="before")
+    @field_validator(
+        "cors_allow_origins", "backchannel_words", "unfinished_turn_words", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

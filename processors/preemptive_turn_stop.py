@@ -74,6 +74,7 @@ class PreemptiveUserTurnStopStrategy(AudioTimedUserTurnStopStrategy):
             and self._vad_stopped
             and not self._vad_user_speaking
             and not self._bot_speaking
+            and not self.holding  # the user is mid-phrase: more is coming
             and self._preemptions < MAX_PREEMPTIONS
         ):
             self._preemptions += 1

@@ -18,3 +18,9 @@ def longest_silence(times: list[float]) -> tuple[float, float]:
     """The longest gap between consecutive loud moments: (start, length) in seconds."""
     gaps = [(a, b - a) for a, b in zip(times, times[1:], strict=False)]
     return max(gaps, key=lambda gap: gap[1], default=(0.0, 0.0))
+
+
+def last_silence(times: list[float], quiet_s: float = 0.3) -> float | None:
+    """Where the last gap of at least `quiet_s` between loud moments begins, if any."""
+    gaps = [a for a, b in zip(times, times[1:], strict=False) if b - a >= quiet_s]
+    return gaps[-1] if gaps else None

@@ -32,3 +32,16 @@ class Speaker:
             )
             self._cache[text] = read_pcm(wav16)
         return self._cache[text]
+
+
+def with_pause(first: bytes, second: bytes, pause_s: float, threshold: int = 500) -> bytes:
+    """Two spoken phrases as one utterance with `pause_s` of silence between the voices.
+
+    espeak-ng ends a phrase with ~0.35 s of silence; it is cut so the pause is the one
+    asked for (plus the second phrase's short lead-in).
+    """
+    samples = memoryview(first).cast("h")
+    end = len(samples)
+    while end and abs(samples[end - 1]) <= threshold:
+        end -= 1
+    return first[: end * 2] + bytes(int(pause_s * 16000) * 2) + second

@@ -5,13 +5,15 @@ go on; real words stop it for good, and the next reply starts from a context hol
 what was heard. Figures measured at the participant are printed (run with -s).
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
 
 from engines import tone
-from tests.hearing import longest_silence, whole_with_one_backup
+from tests.hearing import last_silence, longest_silence, whole_with_one_backup
+from tests.speech import with_pause
 from tests.stack import Stack, start_stack
 from tests.test_e2e_livekit import Caller, join, scripted, seconds
 from tests.waiting import until
@@ -39,11 +41,15 @@ async def talk_over_the_reply(
 
     Returns when the question was sent and when the sound began.
     """
-    # A sound the VAD splits in two gets no words the second time.
-    stack.transcriber.script[:] = ["narrate lengthy saga", transcript, ""]
+    # The STT stand-in gives each stretch of voice the VAD reports the next scripted
+    # transcript. A short pause mid-question parts it in two (the turn is still one):
+    # its second part must get no words, not the sound's, which comes later.
+    stack.transcriber.script[:] = ["narrate lengthy saga", ""]
     stack.reply_queue[:] = [LONG_REPLY]
-    asked_at = caller.participant.say(speak("Tell me a long story."))
+    asked_at = caller.participant.say(with_pause(speak("Tell me a long"), speak("story."), 0.15))
     await until(lambda: len(caller.heard(since=asked_at)) >= 6, 30, "six words of the reply")
+    # A sound the VAD parts in two gets no words the second time.
+    stack.transcriber.script[:] = [transcript, ""]
     return asked_at, caller.participant.say(sound) - seconds(sound)
 
 
@@ -79,11 +85,6 @@ async def test_a_cough_pauses_the_bot_which_plays_on_losing_nothing(
     await caller.participant.leave()
 
 
-@pytest.mark.xfail(
-    reason="known bug (issue 12): with preemptive generation a late 'mm-hm' can be appended "
-    "to the user's previous turn in the context; seen in 1 of several SFU runs",
-    strict=False,
-)
 async def test_mm_hm_lets_the_bot_go_on(stack: Stack, speak: Callable[[str], bytes]) -> None:
     caller = await join(stack)
     expected = tone.code(LONG_REPLY)
@@ -127,7 +128,9 @@ async def test_stop_what_time_is_it_stops_the_reply_and_is_answered(
         )
     finally:
         stack.replies.clear()
-    silent_at = caller.silent_from(spoke_at)
+    # The old reply's cut is the silence before the answer (a TTS running at real time
+    # may leave gaps in the old reply itself on a busy machine).
+    silent_at = last_silence(caller.loud_times(since=spoke_at))
     assert silent_at is not None
     cutoff_ms = (silent_at - spoke_at) * 1000
     heard_old = caller.heard(since=asked_at, until=silent_at + 0.05)
@@ -146,8 +149,38 @@ async def test_stop_what_time_is_it_stops_the_reply_and_is_answered(
         f"began; heard {len(heard_old)} words, context holds {len(in_context)}"
     )
     await caller.participant.leave()
-    if len(in_context) > len(heard_old) + 1:
-        # Known gap (issue 12): a sentence enters the context once its audio is written,
-        # and LiveKit's AudioSource holds up to 1 s of it not yet heard.
-        pytest.xfail(f"context holds {len(in_context)} words, {len(heard_old)} were heard")
-    assert len(in_context) >= len(heard_old) - 4, "at most the sentence cut short is left out"
+    # A word cut in the middle may be heard or not: one word either way.
+    assert abs(len(in_context) - len(heard_old)) <= 1, (
+        f"context holds {len(in_context)} words, {len(heard_old)} were heard"
+    )
+
+
+async def test_a_pause_mid_thought_leaves_one_turn(
+    stack: Stack, speak: Callable[[str], bytes]
+) -> None:
+    caller = await join(stack)
+    reply = scripted("Booking confirmed.")
+    # Each half is its own stretch of voice to the VAD, so each gets its own transcript.
+    stack.transcriber.script[:] = ["book a table for", "four people", ""]
+    stack.reply_queue[:] = [reply]
+    chat = stack.engines.chat.log
+    requests = len(chat.of_kind("chat"))
+    sentence = with_pause(speak("I'd like to book a table for"), speak("four people."), 0.6)
+    await asyncio.sleep(0.5)  # the greeting's last beep is still arriving when decoded
+    ended_at = caller.participant.say(sentence)
+    await until(
+        lambda: caller.heard(since=ended_at - seconds(sentence)) == tone.code(reply),
+        30,
+        lambda: f"one reply, heard {caller.heard(since=ended_at - seconds(sentence))}",
+    )
+    # One request, after the whole sentence: nothing answered or started at the pause.
+    (request,) = chat.of_kind("chat")[requests:]
+    assert request["body"]["messages"][-1] == {
+        "role": "user",
+        "content": "book a table for four people",
+    }
+    first_audio = caller.loud_times(since=ended_at)
+    if first_audio:
+        gap_ms = (first_audio[0] - ended_at) * 1000
+        print(f"\nmid-thought: the reply was heard {gap_ms:.0f} ms after the speech ended")
+    await caller.participant.leave()

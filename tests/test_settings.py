@@ -134,4 +134,7 @@ def test_backchannel_words_are_a_comma_list(monkeypatch):
     for name, value in REQUIRED.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("BACKCHANNEL_WORDS", "ouais, d'accord ,hum")
-    assert load_settings(_env_file=None).backchannel_words == ["ouais", "d'accord", "hum"]
+    monkeypatch.setenv("UNFINISHED_TURN_WORDS", "pour, de")
+    settings = load_settings(_env_file=None)
+    assert settings.backchannel_words == ["ouais", "d'accord", "hum"]
+    assert settings.unfinished_turn_words == ["pour", "de"]
