@@ -25,6 +25,7 @@ from loguru import logger
 
 from bot.control import NoControl
 from bot.control_socket import ControlAddress, SocketControl
+from bot.job_slots import JobSlots
 from bot.launch import Assignment
 from bot.logging import setup_logging
 from bot.settings import Settings, load_settings
@@ -138,6 +139,7 @@ class WorkerHost:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._slots = JobSlots(settings.max_jobs_per_worker)
         # Job processes write their Prometheus metrics here (prometheus-client's
         # multiprocess mode); livekit-agents sums them on WORKER_METRICS_PORT.
         self._metrics_dir = tempfile.TemporaryDirectory(prefix="voice-agent-worker-metrics-")
@@ -163,9 +165,20 @@ class WorkerHost:
         return worker_load(len(server.active_jobs), self._settings.max_jobs_per_worker)
 
     async def _accept(self, request: JobRequest) -> None:
-        # The transport's token carries the same identity (`bot.room.mint_agent_token`).
-        await request.accept(identity=self._settings.bot_identity, name="Voice agent")
-        logger.bind(room=request.room.name, job_id=request.id).info("Accepted a room")
+        log = logger.bind(room=request.room.name, job_id=request.id)
+        running = (job.job.id for job in self._server.active_jobs)
+        if not self._slots.take(request.id, running):
+            # Not terminal: the SFU offers the job to another worker.
+            await request.reject(terminate=False)
+            log.info(f"Turned a room away: {self._settings.max_jobs_per_worker} taken")
+            return
+        try:
+            # The transport's token carries the same identity (`bot.room.mint_agent_token`).
+            # This returns once the job runs in one of the host's processes.
+            await request.accept(identity=self._settings.bot_identity, name="Voice agent")
+            log.info("Accepted a room")
+        finally:
+            self._slots.release(request.id)
 
     def _hand_over(self) -> None:
         """Stop the bots still running, so the session server moves their rooms.

