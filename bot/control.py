@@ -15,8 +15,16 @@ from loguru import logger
 
 ControlEvent = Literal["joined", "ended", "error"]
 # Why a session ended, or what failed; codes, never free text from the conversation.
+# `worker_stopped`: a worker host stopped the bot mid-conversation (its drain ran out);
+# the session server gives the room to another worker.
 EndReason = Literal[
-    "room_empty", "nobody_came", "sfu_disconnected", "signal", "pipeline_ended", "failed"
+    "room_empty",
+    "nobody_came",
+    "sfu_disconnected",
+    "signal",
+    "worker_stopped",
+    "pipeline_ended",
+    "failed",
 ]
 ErrorReason = Literal["livekit_unreachable", "bad_configuration", "bad_assignment", "crashed"]
 # A detail is one sentence; a pipe write this small is atomic.

@@ -3,6 +3,7 @@
 import asyncio
 import signal
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 
 import aiohttp
@@ -34,6 +35,11 @@ class LiveKitUnreachable(Exception):
 
 # Sessions that ended this way are over for good: nothing to resume.
 FINISHED: frozenset[EndReason] = frozenset({"room_empty", "nobody_came"})
+# A bot run on its own ends its session on these signals.
+STOP_SIGNALS: Mapping[signal.Signals, EndReason] = {
+    signal.SIGINT: "signal",
+    signal.SIGTERM: "signal",
+}
 
 
 def mint_agent_token(
@@ -86,7 +92,7 @@ async def run_room(
     redactor: Redactor,
     control: NoControl,
     *,
-    handle_signals: bool = True,
+    stop_signals: Mapping[signal.Signals, EndReason] = STOP_SIGNALS,
     attributes: dict[str, str] | None = None,
 ) -> EndReason:
     """Serve one room until it empties, nobody comes, the SFU goes away, or a signal.
@@ -101,8 +107,8 @@ async def run_room(
         assignment: The room to serve and the trace the session belongs to.
         redactor: The log redactor, told about conversation text.
         control: Where "joined" is reported (the caller reports the end).
-        handle_signals: End the session on SIGTERM/SIGINT; a worker host's job leaves
-            them to the host, which drains instead.
+        stop_signals: The signals that end the session, each with its reason; a worker
+            host's job leaves SIGTERM/SIGINT to the host, which drains instead.
         attributes: Participant attributes for the bot (a worker host's job ids).
 
     Returns:
@@ -116,7 +122,7 @@ async def run_room(
     conversation = await SavedConversation.open(settings, assignment.room)
     try:
         reason = await _serve(
-            settings, assignment, redactor, control, conversation, handle_signals, attributes
+            settings, assignment, redactor, control, conversation, stop_signals, attributes
         )
         if reason in FINISHED:
             await conversation.forget()
@@ -131,7 +137,7 @@ async def _serve(
     redactor: Redactor,
     control: NoControl,
     conversation: SavedConversation,
-    handle_signals: bool,
+    stop_signals: Mapping[signal.Signals, EndReason],
     attributes: dict[str, str] | None,
 ) -> EndReason:
     room = assignment.room
@@ -189,11 +195,12 @@ async def _serve(
             asyncio.create_task(leave_if_nobody_comes()),
         ]
         loop = asyncio.get_running_loop()
-        signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
-        for sig in signals:
-            loop.add_signal_handler(
-                sig, lambda: watches.append(asyncio.create_task(end("signal", "Stop signal")))
-            )
+
+        def stop(reason: EndReason) -> None:
+            watches.append(asyncio.create_task(end(reason, "Stop signal")))
+
+        for sig, reason in stop_signals.items():
+            loop.add_signal_handler(sig, stop, reason)
 
         @worker.event_handler("on_pipeline_error")
         async def transport_gave_up(_: object, error: ErrorFrame) -> None:
@@ -235,11 +242,11 @@ async def _serve(
         try:
             await runner.run()
         finally:
-            for sig in signals:
+            for sig in stop_signals:
                 loop.remove_signal_handler(sig)
             for watch in watches:
                 watch.cancel()
-    if not connected.is_set() and ended != ["signal"]:
+    if not connected.is_set() and not set(ended) & set(stop_signals.values()):
         # Pipecat's transport connects while the pipeline sets up; a session that ended
         # before it was ever in the room (our deadline or its own retries) never got in.
         raise LiveKitUnreachable(

@@ -7,10 +7,13 @@ runs each room in one of them. The job runs our Pipecat pipeline (`bot.room.run_
 it never calls `ctx.connect()`, since the transport joins with the identity the job was
 accepted with, and a second connection under that identity would make the SFU drop
 one. SIGTERM or SIGINT drains: no new rooms, the conversations in progress go on for up
-to `DRAIN_TIMEOUT_S` (a second signal cuts that short), then the host exits 0.
+to `DRAIN_TIMEOUT_S` (a second signal cuts that short), then the host exits 0. The
+bots still running then are stopped with `HANDOVER_SIGNAL`: each saves its conversation
+and reports `worker_stopped`, and the session server dispatches the room again.
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -22,6 +25,7 @@ from loguru import logger
 
 from bot.control import NoControl
 from bot.control_socket import ControlAddress, SocketControl
+from bot.job_slots import JobSlots
 from bot.launch import Assignment
 from bot.logging import setup_logging
 from bot.settings import Settings, load_settings
@@ -30,6 +34,10 @@ from processors.redaction import Redactor
 # livekit-server offers a job only to workers below its agents.target_load (0.7 by
 # default), so a full worker must report less than that.
 LOAD_CEILING = 0.65
+# What the host sends its job processes to stop their bots for another worker to take
+# over. Not SIGTERM: a supervisor may send that to the whole process group (systemd
+# does), and every conversation must then drain, not move.
+HANDOVER_SIGNAL = signal.SIGUSR2
 
 
 def worker_load(active_jobs: int, max_jobs: int) -> float:
@@ -56,7 +64,17 @@ def _logging(settings: Settings) -> Redactor:
 
 
 # Imported once in the worker's fork server, so each job process starts with them loaded.
-PRELOADED_MODULES = ["bot.room", "bot.redis_context_store", "onnxruntime"]
+# The openai and anyio modules are otherwise imported lazily on a room's first LLM
+# request, blocking its loop (0.1-2.6 s each, measured with six rooms starting at once).
+PRELOADED_MODULES = [
+    "bot.room",
+    "bot.redis_context_store",
+    "onnxruntime",
+    "anyio._backends._asyncio",
+    "openai.pagination",
+    "openai.resources.models",
+    "openai.lib.streaming.chat",
+]
 
 
 def _not_about_ctx_connect(record: logging.LogRecord) -> bool:
@@ -99,7 +117,7 @@ async def run_job(ctx: JobContext) -> None:
                 Assignment(room, trace_context),
                 redactor,
                 control,
-                handle_signals=False,
+                stop_signals={HANDOVER_SIGNAL: "worker_stopped"},
                 attributes={"worker_id": ctx.worker_id, "job_id": ctx.job.id},
             )
             control.ended(reason)
@@ -121,6 +139,7 @@ class WorkerHost:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._slots = JobSlots(settings.max_jobs_per_worker)
         # Job processes write their Prometheus metrics here (prometheus-client's
         # multiprocess mode); livekit-agents sums them on WORKER_METRICS_PORT.
         self._metrics_dir = tempfile.TemporaryDirectory(prefix="voice-agent-worker-metrics-")
@@ -146,9 +165,33 @@ class WorkerHost:
         return worker_load(len(server.active_jobs), self._settings.max_jobs_per_worker)
 
     async def _accept(self, request: JobRequest) -> None:
-        # The transport's token carries the same identity (`bot.room.mint_agent_token`).
-        await request.accept(identity=self._settings.bot_identity, name="Voice agent")
-        logger.bind(room=request.room.name, job_id=request.id).info("Accepted a room")
+        log = logger.bind(room=request.room.name, job_id=request.id)
+        running = (job.job.id for job in self._server.active_jobs)
+        if not self._slots.take(request.id, running):
+            # Not terminal: the SFU offers the job to another worker.
+            await request.reject(terminate=False)
+            log.info(f"Turned a room away: {self._settings.max_jobs_per_worker} taken")
+            return
+        try:
+            # The transport's token carries the same identity (`bot.room.mint_agent_token`).
+            # This returns once the job runs in one of the host's processes.
+            await request.accept(identity=self._settings.bot_identity, name="Voice agent")
+            log.info("Accepted a room")
+        finally:
+            self._slots.release(request.id)
+
+    def _hand_over(self) -> None:
+        """Stop the bots still running, so the session server moves their rooms.
+
+        livekit-agents' own shutdown would wait 15 s for a job to notice, then cancel it
+        in a way a bot cannot tell from losing the SFU. (Its process pool is internal to
+        the pinned livekit-agents 1.8.9; `active_jobs` reads it the same way.)
+        """
+        for process in self._server._proc_pool.processes:
+            pid = getattr(process, "pid", None)
+            if process.running_job is not None and pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, HANDOVER_SIGNAL)
 
     async def serve(self) -> int:
         """Run until SIGTERM or SIGINT, then drain; 0 when drained, 1 if the server failed."""
@@ -174,11 +217,12 @@ class WorkerHost:
             loop.add_signal_handler(sig, drain.cancel)  # a second signal skips the drain
         await asyncio.wait({drain})
         if drain.cancelled():
-            logger.warning("Second stop signal: stopping the conversations now")
+            logger.warning("Second stop signal: handing the conversations over now")
         elif isinstance(drain.exception(), TimeoutError):
-            logger.warning(f"Conversations still running after {timeout:.0f}s; stopping them")
+            logger.warning(f"Conversations still running after {timeout:.0f}s; handing them over")
         else:
             logger.info("Drained")
+        self._hand_over()
         await self._server.aclose()
         await asyncio.gather(running, return_exceptions=True)
         self._metrics_dir.cleanup()

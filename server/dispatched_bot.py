@@ -4,8 +4,9 @@ The SFU schedules the bot (`create_dispatch`); the bot reports on its control so
 (`bot/control_socket.py`). The open-source livekit-server neither queues a dispatch no
 worker took nor re-dispatches the job of a worker that died, so this does both: a
 dispatch no worker accepted is retried until `BOT_START_TIMEOUT_S`, and when a bot's
-socket drops without it having said the conversation ended while a user is still in
-the room, another bot is dispatched there; it resumes the saved conversation.
+socket drops without it having said the conversation ended (or after it said its worker
+stopped it) while a user is still in the room, another bot is dispatched there; it
+resumes the saved conversation.
 """
 
 import asyncio
@@ -26,7 +27,11 @@ from server.bot_backend import Pool
 from server.bot_status import BotStatus
 
 # How long a dispatch may go without a worker accepting its job before it is retried.
-ASSIGNMENT_WAIT_S = 5.0
+# A job the SFU places is accepted within ~0.25 s even on a loaded machine; one it
+# could not place (the node it picked had no worker with room: a burst reserves
+# capacity per pending request) is dropped without a trace, so waiting longer only
+# delays the retry.
+ASSIGNMENT_WAIT_S = 1.5
 POLL_S = 0.25
 LiveKitCall = Callable[[], api.LiveKitAPI]
 IsOpen = Callable[[], bool]
@@ -149,19 +154,22 @@ class DispatchedBot:
             self._replacing = asyncio.create_task(self._socket_dropped())
 
     async def _socket_dropped(self) -> None:
-        if self.status.end_reason is not None:
+        stopped = self.status.end_reason == "worker_stopped"
+        if self.status.end_reason is not None and not stopped:
             self._finish(0 if self.status.failure is None else 1)
             return
         self._lost_at = time.monotonic()
+        gone = "Its worker stopped the bot" if stopped else "The bot vanished"
         if not self._accepting():
-            self._log.warning("The bot vanished while the server shuts down; not replacing it")
+            self._log.warning(f"{gone} while the server shuts down; not replacing it")
             self._finish(1)
             return
         if not await self._someone_waiting():
-            self._log.warning("The bot vanished; nobody is left in the room")
+            self._log.warning(f"{gone}; nobody is left in the room")
             self._finish(1)
             return
-        self._log.warning("The bot vanished mid-conversation (its worker died?); replacing it")
+        why = "(its drain ran out)" if stopped else "(its worker died?)"
+        self._log.warning(f"{gone} mid-conversation {why}; replacing it")
         await self._remove_from_room()
         await self._withdraw()
         self.status = BotStatus()

@@ -118,6 +118,11 @@ async def running_cluster(
                 "bot_start_timeout_s": 30,
                 "drain_timeout_s": 30,
                 "max_concurrent_sessions": 8,
+                # A bot's engine deadlines run on its own loop: with six pipelines starting
+                # at once on two busy cores, a job process went unscheduled for 2.2 s of the
+                # 2.45 s its greeting's speech took, and the 1.5 s default dropped the greeting.
+                "chatterbox_timeout_ms": 8000,
+                "voxtral_timeout_ms": 8000,
                 **overrides,
             }
             cluster = Cluster(

@@ -1,7 +1,6 @@
 """The real session server (`python -m server`) as a child process, for end-to-end tests."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,8 +11,8 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.launch import env_value
 from tests.livekit_server import free_tcp_port
+from tests.processes import process_env
 from tests.waiting import answers
 
 
@@ -47,17 +46,14 @@ class SessionServer:
         cls, folder: Path, settings: dict[str, object], admin_token: str, name: str = "server"
     ) -> "SessionServer":
         port = free_tcp_port()
-        variables = {
-            **settings,
-            "token_server_port": port,
-            "admin_token": admin_token,
-            "log_format": "json",
-        }
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ.get("HOME", "/tmp"),
-            **{name.upper(): env_value(value) for name, value in variables.items()},
-        }
+        env = process_env(
+            {
+                **settings,
+                "token_server_port": port,
+                "admin_token": admin_token,
+                "log_format": "json",
+            }
+        )
         log_path = folder / f"{name}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "server"],

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from bot.settings import Settings
 from engines import tone
 from tests.cluster import AGENT_NAME, Cluster, running_cluster
 from tests.participant import Participant
@@ -27,6 +28,7 @@ from tests.worker_host import WorkerHost
 pytestmark = [pytest.mark.scale, pytest.mark.asyncio(loop_scope="module")]
 
 RESUME_LINE = "Sorry, I lost you for a moment."
+Speak = Callable[[str], bytes]
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -66,14 +68,26 @@ async def connect(cluster: Cluster) -> Caller:
 
 
 def ends_with(heard: list[int], expected: list[int]) -> bool:
-    """Whether the last words heard are `expected`, allowing its first to be garbled.
+    """Whether the last words heard are `expected`, give or take one word.
 
-    With six pipelines starting at once on two cores, the first ~100 ms of a bot's
-    audio is now and then distorted on arrival (see `is_whole_reply`), which can turn
-    the first beep into another, or into two.
+    With six pipelines starting at once on two busy cores, a bot's audio is now and then
+    distorted on arrival: its first ~100 ms after silence (see `is_whole_reply`), which
+    can turn the first beep into another or into two, or a short beep lost mid-line while
+    the bot's process goes unscheduled (seen at load 22).
     """
-    tail = expected[1:] if len(expected) > 1 else expected
-    return heard[-len(tail) :] == tail
+    lengths = range(max(len(expected) - 1, 1), len(expected) + 2)
+    return any(one_word_apart(heard[-n:], expected) for n in lengths)
+
+
+def one_word_apart(heard: list[int], expected: list[int]) -> bool:
+    """Whether the two differ by at most one word inserted, dropped or changed."""
+    if abs(len(heard) - len(expected)) > 1:
+        return False
+    i = 0
+    while i < min(len(heard), len(expected)) and heard[i] == expected[i]:
+        i += 1
+    rest = heard[i + 1 :], expected[i + 1 :]
+    return rest[0] == rest[1] or heard[i:] == rest[1] or rest[0] == expected[i:]
 
 
 def accepted_rooms(worker: WorkerHost) -> list[str]:
@@ -86,7 +100,7 @@ def host_of(room: str, workers: list[WorkerHost]) -> WorkerHost:
 
 
 async def test_six_rooms_at_once_over_two_nodes_and_two_workers(
-    cluster: Cluster, speak: Callable[[str], bytes]
+    cluster: Cluster, speak: Speak
 ) -> None:
     workers = [
         await cluster.start_worker("spread-a", node=0),
@@ -103,6 +117,8 @@ async def test_six_rooms_at_once_over_two_nodes_and_two_workers(
     print(f"jobs per worker: {[len(rooms) for rooms in taken]}")
     assert sorted(sum(taken, [])) == sorted(c.room for c in callers), "one job per room"
     assert all(taken), "both workers took rooms"
+    most = Settings.model_fields["max_jobs_per_worker"].default
+    assert max(len(rooms) for rooms in taken) <= most, "a worker over MAX_JOBS_PER_WORKER"
     sessions = await server(cluster).sessions()
     assert {s["room"] for s in sessions} == {c.room for c in callers}
     assert len({s["worker_id"] for s in sessions}) == 2, "/sessions spans both workers"
@@ -110,14 +126,12 @@ async def test_six_rooms_at_once_over_two_nodes_and_two_workers(
 
 
 async def test_killing_a_worker_mid_conversation_brings_a_new_bot_that_remembers(
-    cluster: Cluster, speak: Callable[[str], bytes]
+    cluster: Cluster, speak: Speak
 ) -> None:
     workers = [await cluster.start_worker("kill-a"), await cluster.start_worker("kill-b")]
     caller = await connect(cluster)
     doomed = host_of(caller.room, workers)
-    cluster.transcriber.script[:] = ["my locker number is forty two"]
-    cluster.reply_queue[:] = ["Noted."]
-    await ask(caller, speak("My locker number is forty two."), "Noted.")
+    await tells_locker_number(cluster, caller, speak)
     (before,) = await cluster.agents_in(caller.room)
 
     doomed.kill_group()
@@ -144,6 +158,21 @@ async def test_killing_a_worker_mid_conversation_brings_a_new_bot_that_remembers
     )
     print(f"\nnew bot in the room {replaced_after[0]:.2f} s after its worker was killed")
 
+    await asks_remembering(cluster, caller, speak)
+    (session,) = [s for s in await server(cluster).sessions() if s["room"] == caller.room]
+    assert session["state"] == "running"
+    await caller.participant.leave()
+
+
+async def tells_locker_number(cluster: Cluster, caller: Caller, speak: Speak) -> None:
+    """The caller says something the next bot must remember."""
+    cluster.transcriber.script[:] = ["my locker number is forty two"]
+    cluster.reply_queue[:] = ["Noted."]
+    await ask(caller, speak("My locker number is forty two."), "Noted.")
+
+
+async def asks_remembering(cluster: Cluster, caller: Caller, speak: Speak) -> None:
+    """The next question reaches the LLM with the turn `tells_locker_number` said first."""
     requests_before = len(cluster.engines.chat.log.of_kind("chat"))
     cluster.transcriber.script[:] = ["what is my locker number"]
     cluster.reply_queue[:] = ["Forty two."]
@@ -151,13 +180,10 @@ async def test_killing_a_worker_mid_conversation_brings_a_new_bot_that_remembers
     (request,) = cluster.engines.chat.log.of_kind("chat")[requests_before:][:1]
     said = [m["content"] for m in request["body"]["messages"] if m["role"] == "user"]
     assert said[0] == "my locker number is forty two" and said[-1] == "what is my locker number"
-    (session,) = [s for s in await server(cluster).sessions() if s["room"] == caller.room]
-    assert session["state"] == "running"
-    await caller.participant.leave()
 
 
 async def test_sigterm_drains_a_worker_and_new_rooms_go_to_the_other(
-    cluster: Cluster, speak: Callable[[str], bytes]
+    cluster: Cluster, speak: Speak
 ) -> None:
     draining = await cluster.start_worker("draining")
     caller = await connect(cluster)
@@ -183,6 +209,32 @@ async def test_sigterm_drains_a_worker_and_new_rooms_go_to_the_other(
     print(f"\ndrained worker exited {time.monotonic() - left_at:.2f} s after its caller left")
     await until(lambda: not draining.group_pids(), 5, lambda: f"left: {draining.group_pids()}")
     await newcomer.participant.leave()
+
+
+async def test_a_conversation_outliving_the_drain_moves_to_another_worker(
+    cluster: Cluster, speak: Speak
+) -> None:
+    """A drain that runs out stops the bot; the user keeps the conversation, as on a death."""
+    drain_s = 2.0
+    draining = await cluster.start_worker("expiring", drain_timeout_s=drain_s, bot_stop_grace_s=2)
+    caller = await connect(cluster)
+    await tells_locker_number(cluster, caller, speak)
+    other = await cluster.start_worker("successor")
+
+    draining.terminate()
+    terminated_at = time.monotonic()
+    assert await asyncio.to_thread(draining.process.wait, 30) == 0
+    print(f"\ndrained worker exited {time.monotonic() - terminated_at:.2f} s after SIGTERM")
+    await until(lambda: not draining.group_pids(), 5, lambda: f"left: {draining.group_pids()}")
+    await until(
+        lambda: ends_with(caller.heard(since=terminated_at + drain_s), tone.code(RESUME_LINE)),
+        20,
+        lambda: f"the new bot's apology, heard {caller.heard(since=terminated_at + drain_s)}",
+    )
+    assert accepted_rooms(other) == [caller.room]
+    await asks_remembering(cluster, caller, speak)
+    assert len(await cluster.agents_in(caller.room)) == 1
+    await caller.participant.leave()
 
 
 async def test_no_worker_means_503_with_retry_after_and_no_dispatch_left(cluster: Cluster) -> None:

@@ -6,6 +6,7 @@ while the load plus the requests already being answered stays under the threshol
 
 import pytest
 
+from bot.job_slots import JobSlots
 from bot.worker import LOAD_CEILING, load_threshold, worker_load
 
 pytestmark = pytest.mark.unit
@@ -46,3 +47,15 @@ def test_an_empty_worker_answers_as_many_requests_at_once_as_it_has_idle_process
 ) -> None:
     answered_at_once = next(n for n in range(100) if not takes_another(0, n, 10, idle))
     assert answered_at_once == idle
+
+
+def test_a_burst_as_a_job_starts_is_held_to_max_jobs() -> None:
+    """Requests being accepted count with the running jobs, whatever livekit-agents saw."""
+    slots = JobSlots(4)
+    assert slots.take("a", running=[])
+    slots.release("a")  # "a" runs now
+    burst = [slots.take(job, running=["a"]) for job in "bcde"]
+    assert burst == [True, True, True, False]
+    slots.release("b")
+    assert not slots.take("e", running=["a", "b"]), "b runs: still four"
+    assert slots.take("e", running=["b"]), "a ended: a slot is free"

@@ -11,8 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.launch import env_value
 from tests.livekit_server import free_tcp_port
+from tests.processes import process_env
 from tests.session_server import scrape
 from tests.waiting import answers, until
 
@@ -32,18 +32,14 @@ class WorkerHost:
     async def start(cls, folder: Path, settings: dict[str, object], name: str) -> "WorkerHost":
         """Start it and wait until it has registered and loaded its idle job processes."""
         port, metrics_port = free_tcp_port(), free_tcp_port()
-        variables = {
-            **settings,
-            "worker_health_port": port,
-            "worker_metrics_port": metrics_port,
-            "log_format": "json",
-        }
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "PYTHONUNBUFFERED": "1",
-            **{key.upper(): env_value(value) for key, value in variables.items()},
-        }
+        env = process_env(
+            {
+                **settings,
+                "worker_health_port": port,
+                "worker_metrics_port": metrics_port,
+                "log_format": "json",
+            }
+        )
         log_path = folder / f"{name}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "bot", "worker"],
