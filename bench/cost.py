@@ -6,6 +6,8 @@ three phases: idle (the listener in the room, nobody talking), the user talking 
 the STT stand-in transcribes as nothing, so the bot never answers), and the bot talking
 (a long reply heard through). A standby bot's idle cost is read too. With `--profile`,
 py-spy samples the bot over each phase (`--native` adds C frames) into `--out`.
+`--burst N` then asks for N rooms at once, once the warm pool (`--bot bot_warm_pool=K`)
+is full, and times each bot's first audio as its listener hears it.
 """
 
 import argparse
@@ -26,8 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 
 from bench.compare.measure import TICKS, rss_mb
+from bench.compare.scenarios import join
+from bench.compare.systems import System, _connect
 from bench.listener.listener import Listener
 from bench.listener.run import QUESTION, EngineDelays
 from bench.speech import speech
@@ -40,7 +45,7 @@ LONG_REPLY = " ".join(["This reply goes on for a long while so that it keeps tal
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds so far of each thread of `pid`, summed by thread name."""
+    """CPU seconds so far of each thread of `pid`, summed by thread name (`main`: Python's)."""
     out: dict[str, float] = defaultdict(float)
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
@@ -48,12 +53,26 @@ def thread_cpu(pid: int) -> dict[str, float]:
         return out
     for task in tasks:
         try:
-            name = (task / "comm").read_text().strip()
+            name = "main" if task.name == str(pid) else (task / "comm").read_text().strip()
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         out[name] += (int(fields[11]) + int(fields[12])) / TICKS
     return out
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """RSS, PSS (shared pages split among their users) and USS (private) of `pid`, in MB."""
+    fields: dict[str, float] = defaultdict(float)
+    try:
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return {}
+    for line in lines[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0]) / 1000
+    uss = fields["Private_Clean"] + fields["Private_Dirty"]
+    return {"rss": fields["Rss"], "pss": fields["Pss"], "uss": uss, "anon": fields["Anonymous"]}
 
 
 @dataclass
@@ -64,6 +83,8 @@ class Phase:
     seconds: float
     cpu_pct: float
     rss_mb: float
+    # RSS, PSS, USS and anonymous memory at the phase's end, MB.
+    memory: dict[str, float]
     # % of a core by thread name, largest first.
     threads: dict[str, float]
 
@@ -90,7 +111,7 @@ class PhaseMeter:
             if v > 0
         }
         cpu = round(sum(threads.values()), 2)
-        return Phase(name, round(wall, 1), cpu, rss_mb(self.pid), threads)
+        return Phase(name, round(wall, 1), cpu, rss_mb(self.pid), memory_mb(self.pid), threads)
 
 
 class Profiler:
@@ -189,22 +210,49 @@ async def _phases(
     return phases
 
 
+async def burst(stack: Stack, count: int, pool: int) -> list[float | None]:
+    """`count` rooms asked for at once, once the warm pool is full: ms to each first audio."""
+    deadline = time.monotonic() + 120
+    while await stack.server.metric("voice_agent_warm_pool_bots") < pool:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the warm pool did not fill within 120 s")
+        await asyncio.sleep(0.5)
+    ours = System("ours", _connect(stack.server), stack.server.process.pid)
+    joined = await asyncio.gather(*(join(ours) for _ in range(count)), return_exceptions=True)
+    for j in joined:
+        if not isinstance(j, BaseException):
+            await j[0].leave()
+    return [None if isinstance(j, BaseException) else round(j[1]) for j in joined]
+
+
 async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    """Start the stack, run the phases, return the figures."""
-    overrides = {"log_level": "INFO", "bot_warm_pool": 1, **dict(args.bot)}
+    """Start the stack, run the phases (and a burst), return the figures."""
+    settings = dict(args.bot)
+    pool = int(settings.get("bot_warm_pool", 1))
+    overrides = {
+        "log_level": "INFO",
+        "bot_warm_pool": pool,
+        "max_concurrent_sessions": max(4, args.burst + pool + 1),
+        **settings,
+    }
     profiler = Profiler(args.out / "profiles" if args.profile else None, args.native)
     if profiler.folder:
         profiler.folder.mkdir(parents=True, exist_ok=True)
     phases: list[Phase] = []
+    first_audio: list[float | None] = []
     async for stack in start_stack(folder, **overrides):
         EngineDelays().apply(stack.engines)
         stack.transcriber.script[:] = ["hello"]
         stack.reply_queue[:] = ["Okay."]
-        listener = await Listener.join(stack.server.url, GREETING)
-        try:
-            phases = await _phases(stack, listener, profiler, args.seconds)
-        finally:
-            await listener.leave()
+        if args.seconds:
+            listener = await Listener.join(stack.server.url, GREETING)
+            try:
+                phases = await _phases(stack, listener, profiler, args.seconds)
+            finally:
+                await listener.leave()
+            await asyncio.sleep(3)  # the bot leaves
+        if args.burst:
+            first_audio = await burst(stack, args.burst, pool)
     return {
         "meta": {
             "date": args.date,
@@ -213,6 +261,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "cores": os.cpu_count(),
         },
         "phases": [asdict(p) for p in phases],
+        "burst_first_audio_ms": first_audio,
     }
 
 
@@ -223,7 +272,8 @@ def _setting(text: str) -> tuple[str, str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command's options."""
-    parser.add_argument("--seconds", type=float, default=20, help="length of each phase")
+    parser.add_argument("--seconds", type=float, default=20, help="each phase (0: none)")
+    parser.add_argument("--burst", type=int, default=0, help="then this many rooms at once")
     parser.add_argument("--profile", action="store_true", help="py-spy each phase")
     parser.add_argument("--native", action="store_true", help="py-spy with C frames")
     parser.add_argument(
@@ -245,6 +295,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"load average before {load:.2f}, after {results['meta']['load_average'][0]:.2f}")
     for p in results["phases"]:
         top = ", ".join(f"{k} {v:.1f}" for k, v in list(p["threads"].items())[:6])
-        print(f"{p['name']:>13}: {p['cpu_pct']:5.1f} % of a core, {p['rss_mb']:.0f} MB  [{top}]")
+        memory = " ".join(f"{k} {v:.0f}" for k, v in p["memory"].items())
+        print(f"{p['name']:>13}: {p['cpu_pct']:5.1f} % of a core, MB: {memory}  [{top}]")
+    heard = [ms for ms in results["burst_first_audio_ms"] if ms is not None]
+    if results["burst_first_audio_ms"]:
+        print(
+            f"burst of {len(results['burst_first_audio_ms'])}: first audio (ms) "
+            f"p50 {np.percentile(heard, 50):.0f}, p95 {np.percentile(heard, 95):.0f}, "
+            f"max {max(heard):.0f}; failed {len(results['burst_first_audio_ms']) - len(heard)}"
+        )
     print(f"wrote {path}")
     return 0
