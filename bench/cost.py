@@ -41,6 +41,7 @@ from tests.stack import GREETING, Stack, start_stack
 
 SUMMARY = "one bot's CPU and RSS by phase (idle, user talking, bot talking), optional py-spy"
 RESULTS = Path(__file__).resolve().parent / "results"
+STANDING_BY = "Standing by for a room"
 LONG_REPLY = " ".join(["This reply goes on for a long while so that it keeps talking."] * 6)
 
 
@@ -210,12 +211,28 @@ async def _phases(
     return phases
 
 
+async def _loaded(stack: Stack) -> int:
+    """Standby bots that have loaded and still wait for a room.
+
+    A standby's lines carry no room until it has one, so its "standing by" is room-less.
+    """
+    loaded = sum(
+        1 for r in stack.server.records() if r["message"] == STANDING_BY and not r.get("room")
+    )
+    return loaded - int(
+        await stack.server.metric("voice_agent_sessions_started_total", pool="warm")
+    )
+
+
 async def burst(stack: Stack, count: int, pool: int) -> list[float | None]:
-    """`count` rooms asked for at once, once the warm pool is full: ms to each first audio."""
+    """`count` rooms asked for at once, once the warm pool is loaded: ms to each first audio."""
     deadline = time.monotonic() + 120
-    while await stack.server.metric("voice_agent_warm_pool_bots") < pool:
+    while (
+        await stack.server.metric("voice_agent_warm_pool_bots") < pool
+        or await _loaded(stack) < pool
+    ):
         if time.monotonic() > deadline:
-            raise TimeoutError("the warm pool did not fill within 120 s")
+            raise TimeoutError("the warm pool did not load within 120 s")
         await asyncio.sleep(0.5)
     ours = System("ours", _connect(stack.server), stack.server.process.pid)
     joined = await asyncio.gather(*(join(ours) for _ in range(count)), return_exceptions=True)
