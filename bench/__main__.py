@@ -8,10 +8,10 @@ import argparse
 import sys
 from types import ModuleType
 
-from bench import soak
+from bench import cost, soak
 from bench.compare import cli as compare
 
-COMMANDS: dict[str, ModuleType] = {"compare": compare, "soak": soak}
+COMMANDS: dict[str, ModuleType] = {"compare": compare, "cost": cost, "soak": soak}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,20 @@
-"""Pipecat's LiveKit transport with an output whose audio can pause and resume."""
+"""Pipecat's LiveKit transport: audio in at the pipeline's rate, audio out that can pause.
 
-from pipecat.transports.livekit.transport import LiveKitOutputTransport, LiveKitTransport
+Pipecat asks LiveKit for 48 kHz audio in 10 ms frames and resamples every frame in
+Python. Here the SDK hands over the pipeline's rate in frames of `frame_ms`: the
+resampling happens in LiveKit's native code, and with 20 ms frames every processor
+sees half as many audio frames (`AUDIO_IN_FRAME_MS`).
+"""
+
+from livekit import rtc
+from pipecat.transports.livekit.transport import (
+    LiveKitInputTransport,
+    LiveKitOutputTransport,
+    LiveKitParams,
+    LiveKitTransport,
+    LiveKitTransportClient,
+    _ParticipantAudioMixer,
+)
 
 from processors.pausable_output import PausableOutput
 
@@ -17,8 +31,93 @@ class PausableLiveKitOutput(PausableOutput, LiveKitOutputTransport):
             self._client._audio_source.clear_queue()
 
 
+class _RatedClient(LiveKitTransportClient):
+    """Subscribes to audio at the pipeline's rate, mono, in frames of `frame_ms`."""
+
+    def __init__(self, *args: object, sample_rate: int, frame_ms: int) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.sample_rate = sample_rate
+        self.frame_ms = frame_ms
+
+    async def _async_on_track_subscribed(
+        self,
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO:
+            await super()._async_on_track_subscribed(track, publication, participant)
+            return
+        # As Pipecat 1.14 does, but with the stream's rate and frame size.
+        assert self._task_manager is not None
+        await self._close_audio_stream(participant.identity)
+        self._audio_tracks[participant.identity] = track
+        stream = rtc.AudioStream(
+            track, sample_rate=self.sample_rate, num_channels=1, frame_size_ms=self.frame_ms
+        )
+        task = self._task_manager.create_task(
+            self._process_audio_stream(stream, participant.identity),
+            f"{self}::_process_audio_stream",
+        )
+        self._audio_streams[participant.identity] = (stream, task)
+        await self._callbacks.on_audio_track_subscribed(participant.identity)
+
+
+class _RatedInput(LiveKitInputTransport):
+    """Mixes participants in chunks of the stream's frame size (Pipecat's are 10 ms)."""
+
+    def __init__(self, *args: object, frame_ms: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._frame_ms = frame_ms
+
+    async def _push_mixed_audio(self, audio_frame: rtc.AudioFrame, participant_id: str) -> None:
+        if not self._mixer:
+            self._mixer = _ParticipantAudioMixer(
+                sample_rate=audio_frame.sample_rate,
+                num_channels=audio_frame.num_channels,
+                chunk_ms=self._frame_ms,
+                max_wait_ms=max(50, 3 * self._frame_ms),
+            )
+        await super()._push_mixed_audio(audio_frame, participant_id)
+
+
 class PausableLiveKitTransport(LiveKitTransport):
-    """A LiveKit transport whose output is a `PausableLiveKitOutput`."""
+    """A LiveKit transport whose output is a `PausableLiveKitOutput`.
+
+    Audio arrives at `sample_rate` (the pipeline's input rate) in `frame_ms` frames.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        room_name: str,
+        params: LiveKitParams,
+        *,
+        sample_rate: int,
+        frame_ms: int,
+    ) -> None:
+        """Initialize the transport; see the class docstring."""
+        super().__init__(url, token, room_name, params)
+        self._frame_ms = frame_ms
+        self._client = _RatedClient(
+            url,
+            token,
+            room_name,
+            self._params,
+            self._client._callbacks,
+            self.name,
+            sample_rate=sample_rate,
+            frame_ms=frame_ms,
+        )
+
+    def input(self) -> LiveKitInputTransport:
+        """The input transport, created once."""
+        if not self._input:
+            self._input = _RatedInput(
+                self, self._client, self._params, name=self._input_name, frame_ms=self._frame_ms
+            )
+        return self._input
 
     def output(self) -> LiveKitOutputTransport:
         """The output transport, created once."""

@@ -11,7 +11,6 @@ their own, so everything here runs without an SFU.
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
@@ -35,6 +34,9 @@ from bot.settings import Settings
 from bot.tracing import tracing_enabled
 from processors.audio_timed_turn_stop import AudioTimedUserTurnStopStrategy
 from processors.engine_error_observer import EngineErrorObserver
+from processors.inline_vad import InlineSileroVADAnalyzer
+from processors.input_audio_end import InputAudioEnd
+from processors.lean_worker_observer import use_lean_observer
 from processors.output_span import OutputSpanObserver
 from processors.overlap_turn_start import OverlapUserTurnStartStrategy
 from processors.pausing_vad import PausingSileroVADAnalyzer
@@ -126,7 +128,7 @@ def create_vad(settings: Settings) -> VADProcessor:
         confidence=settings.vad_confidence, start_secs=settings.vad_start_secs, stop_secs=pause
     )
     if pause >= settings.vad_stop_secs:
-        return VADProcessor(vad_analyzer=SileroVADAnalyzer(params=params))
+        return VADProcessor(vad_analyzer=InlineSileroVADAnalyzer(params=params))
     # Voice resuming a little after the turn would have ended still counts as resumed.
     resume_secs = settings.vad_stop_secs - pause + RESUME_MARGIN_SECS
     return VADProcessor(
@@ -214,6 +216,7 @@ def build_worker(
             create_vad(settings),
             create_stt(settings, http),
             user_aggregator,
+            InputAudioEnd(),
             create_llm(settings),
             TextChunker(
                 min_chars=settings.chunk_min_chars,
@@ -241,6 +244,7 @@ def build_worker(
         idle_timeout_secs=None,
         enable_tracing=tracing_enabled(settings),
     )
+    use_lean_observer(worker)
     if worker.turn_trace_observer is not None:
         worker.add_observer(OutputSpanObserver(turns=worker.turn_trace_observer))
 

@@ -9,7 +9,6 @@ from datetime import timedelta
 import aiohttp
 from livekit import rtc
 from loguru import logger
-from pipecat.audio.resamplers.soxr_stream_resampler import SOXRStreamAudioResampler
 from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
 from pipecat.transports.livekit.transport import LiveKitParams, LiveKitTransport
 from pipecat.workers.runner import WorkerRunner
@@ -17,7 +16,7 @@ from pipecat.workers.runner import WorkerRunner
 from bot.control import EndReason, NoControl
 from bot.launch import Assignment
 from bot.livekit_transport import PausableLiveKitTransport
-from bot.pipeline import build_worker
+from bot.pipeline import AUDIO_IN_SAMPLE_RATE, build_worker
 from bot.saved_conversation import SavedConversation
 from bot.settings import Settings
 from bot.tokens import mint_token
@@ -73,17 +72,6 @@ async def until_someone_listens(transport: LiveKitTransport) -> None:
         await asyncio.wait_for(asyncio.gather(*audio), LISTENER_WAIT_S)
     except TimeoutError:
         logger.warning(f"Nobody subscribed to the bot's audio within {LISTENER_WAIT_S:.0f}s")
-
-
-def quicker_uplink(transport: LiveKitTransport) -> None:
-    """Resample the room's 48 kHz audio to the pipeline's 16 kHz with a shorter filter.
-
-    Pipecat uses soxr's VHQ stream filter, which holds back 37.5 ms of audio; MQ holds
-    back 15 ms and still passes everything below 8 kHz, all that 16 kHz can carry, so
-    the VAD hears the user stop 22 ms sooner.
-    """
-    # Pipecat 1.14 offers no setting for it.
-    transport.input()._mixed_resampler = SOXRStreamAudioResampler(quality="MQ")
 
 
 async def run_room(
@@ -152,8 +140,9 @@ async def _serve(
                 audio_out_enabled=True,
                 audio_in_user_tracks=False,
             ),
+            sample_rate=AUDIO_IN_SAMPLE_RATE,
+            frame_ms=settings.audio_in_frame_ms,
         )
-        quicker_uplink(transport)
         worker = build_worker(
             transport=transport,
             settings=settings,

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     vad_stop_secs: Annotated[float, Field(ge=0, le=5)] = 0.4
     vad_pause_secs: Annotated[float, Field(ge=0, le=5)] = 0.064
     vad_confidence: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    # Microphone audio reaches the pipeline in frames this long: 20 ms halves the
+    # per-frame work of 10 ms and delays the VAD by at most 10 ms more.
+    audio_in_frame_ms: Annotated[int, Field(ge=10, le=40, multiple_of=10)] = 20
     turn_stop_strategy: Literal["speech_timeout", "smart_turn"] = "speech_timeout"
     enable_interruptions: bool = True
     preemptive_generation: bool = True

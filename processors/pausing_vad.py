@@ -12,11 +12,12 @@ rest), so the endpointing is unchanged; only the work between the two moves earl
 
 from typing import Any
 
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADState
 
+from processors.inline_vad import InlineSileroVADAnalyzer
 
-class PausingSileroVADAnalyzer(SileroVADAnalyzer):
+
+class PausingSileroVADAnalyzer(InlineSileroVADAnalyzer):
     """`SileroVADAnalyzer` with an early stop and an instant resume after it."""
 
     def __init__(self, *, resume_secs: float, **kwargs: Any) -> None:

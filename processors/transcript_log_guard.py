@@ -21,7 +21,7 @@ class TranscriptLogGuard(BaseObserver):
             redactor: The redactor installed by the logging setup.
             **kwargs: Passed to `BaseObserver`.
         """
-        super().__init__(**kwargs)
+        super().__init__(observe_every_push=False, **kwargs)
         self._redactor = redactor
 
     async def on_push_frame(self, data: FramePushed) -> None:
