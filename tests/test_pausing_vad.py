@@ -84,6 +84,7 @@ async def test_the_measured_silence_is_the_time_since_the_last_voiced_audio(
     for text in (QUESTION, CLOSURES):
         audio = with_room_noise(speak(text))
         at, silence = (await stops(pausing(), audio))[-1]
+        assert silence is not None
         assert silence == pytest.approx((at - last_voiced(audio)) / RATE, abs=0.02)
         assert silence > PAUSE.stop_secs
 
