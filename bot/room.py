@@ -8,12 +8,12 @@ from datetime import timedelta
 import aiohttp
 from livekit import rtc
 from loguru import logger
-from pipecat.audio.resamplers.soxr_stream_resampler import SOXRStreamAudioResampler
 from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
 from pipecat.transports.livekit.transport import LiveKitParams, LiveKitTransport
 from pipecat.workers.runner import WorkerRunner
 
 from bot.control import EndReason, NoControl
+from bot.decimating_resampler import DecimatingResampler
 from bot.launch import Assignment
 from bot.livekit_transport import PausableLiveKitTransport
 from bot.pipeline import build_worker
@@ -70,14 +70,14 @@ async def until_someone_listens(transport: LiveKitTransport) -> None:
 
 
 def quicker_uplink(transport: LiveKitTransport) -> None:
-    """Resample the room's 48 kHz audio to the pipeline's 16 kHz with a shorter filter.
+    """Down-sample the room's 48 kHz audio to the pipeline's 16 kHz without holding it back.
 
-    Pipecat uses soxr's VHQ stream filter, which holds back 37.5 ms of audio; MQ holds
-    back 15 ms and still passes everything below 8 kHz, all that 16 kHz can carry, so
-    the VAD hears the user stop 22 ms sooner.
+    Pipecat uses soxr's VHQ stream resampler, which hands audio on in blocks: the VAD
+    would hear the user stop 43 ms late on average (MQ: 21 ms). `DecimatingResampler`
+    hands each 10 ms on at once, 2.5 ms late.
     """
     # Pipecat 1.14 offers no setting for it.
-    transport.input()._mixed_resampler = SOXRStreamAudioResampler(quality="MQ")
+    transport.input()._mixed_resampler = DecimatingResampler()
 
 
 async def run_room(
