@@ -1,7 +1,16 @@
-"""Pipecat's LiveKit transport with an output whose audio can pause and resume."""
+"""Pipecat's LiveKit transport with a measured input and a pausable output.
 
-from pipecat.transports.livekit.transport import LiveKitOutputTransport, LiveKitTransport
+The output's audio can pause and resume; the input reports how long the user's audio
+waited in WebRTC's jitter buffer.
+"""
 
+from pipecat.transports.livekit.transport import (
+    LiveKitInputTransport,
+    LiveKitOutputTransport,
+    LiveKitTransport,
+)
+
+from bot.measured_livekit_input import MeasuredLiveKitInput
 from processors.pausable_output import PausableOutput
 
 
@@ -18,7 +27,15 @@ class PausableLiveKitOutput(PausableOutput, LiveKitOutputTransport):
 
 
 class PausableLiveKitTransport(LiveKitTransport):
-    """A LiveKit transport whose output is a `PausableLiveKitOutput`."""
+    """A LiveKit transport with a `MeasuredLiveKitInput` and a `PausableLiveKitOutput`."""
+
+    def input(self) -> LiveKitInputTransport:
+        """The input transport, created once."""
+        if not self._input:
+            self._input = MeasuredLiveKitInput(
+                self, self._client, self._params, name=self._input_name
+            )
+        return self._input
 
     def output(self) -> LiveKitOutputTransport:
         """The output transport, created once."""

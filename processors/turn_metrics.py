@@ -3,8 +3,9 @@
 All times come from the pipeline clock stamped on each frame push, so the observer's
 own scheduling never distorts them. Instants the VAD places in the past (the end of
 the user's voiced audio, the start of barge-in speech) are derived from its frames:
-a stop is confirmed `stop_secs` after the voice ended, a start `start_secs` after it
-began.
+a stop comes `stop_secs` (the silence the VAD measured) after the voice reached it, a
+start `start_secs` after it began. The user's speech ended earlier still by the time
+their audio waited in the transport's receive buffers (`UplinkDelayFrame`).
 """
 
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from pipecat.transports.base_output import BaseOutputTransport
 
 from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
 from processors.turn_histograms import observe_turn
+from processors.uplink_delay_frame import UplinkDelayFrame
 
 TURN_METRICS_EVENT = "Turn metrics"
 NS_PER_MS = 1_000_000
@@ -97,6 +99,8 @@ class TurnMetricsObserver(BaseObserver):
         # Instants of a reply begun before its turn ended (preemptive generation).
         self._early = _Turn(number=0)
         self._last_speech_at: int | None = None
+        # How long the user's audio waited in the transport before the VAD heard it.
+        self._uplink_ns = 0
         self._bot_speaking = False
         self._register_event_handler("on_turn_metrics")
 
@@ -106,10 +110,16 @@ class TurnMetricsObserver(BaseObserver):
         if isinstance(frame, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame)):
             if data.first_push and data.direction == FrameDirection.DOWNSTREAM:
                 await self._on_vad(frame, at)
+        elif isinstance(frame, UplinkDelayFrame):
+            if data.first_push:
+                self._uplink_ns = int(frame.seconds * NS_PER_S)
         elif isinstance(frame, UserStoppedSpeakingFrame):
             if data.first_push and data.direction == FrameDirection.DOWNSTREAM:
                 await self._report()
-                self._turn = self._new_turn(ended_at=at, last_speech_at=self._last_speech_at)
+                last_speech_at = (
+                    None if self._last_speech_at is None else self._last_speech_at - self._uplink_ns
+                )
+                self._turn = self._new_turn(ended_at=at, last_speech_at=last_speech_at)
                 self._last_speech_at = None
         elif isinstance(frame, EagerEndOfTurnCancelFrame):
             if data.first_push:
