@@ -1,18 +1,24 @@
-"""LiveKit input that reports how long the user's audio sat in WebRTC's jitter buffer.
+"""LiveKit input that reports the waits of audio in WebRTC that the pipeline never sees.
 
 The receiving WebRTC stack holds each packet in its jitter buffer before playing it
 out to the SDK: 20-40 ms on a quiet network, 100 ms and more when packets arrive
-unevenly. The pipeline never sees that wait. WebRTC's own statistics count it
-(`jitterBufferDelay` over `jitterBufferEmittedCount`, both running totals), so at each
-pause the VAD reports this input reads them for the user's track and sends the
-average wait since its last reading downstream as an `UplinkDelayFrame`.
+unevenly. WebRTC's own statistics count it (`jitterBufferDelay` over
+`jitterBufferEmittedCount`, both running totals), so at each pause the VAD reports
+this input reads them for the user's track and sends the average wait since its last
+reading downstream in a `TransportDelayFrame`, with the codec's framing both ways:
+Opus carries 20 ms frames, so the user's last sound waited half of one on average to
+be sent, and the bot's first sound waits for its whole frame to fill, after the
+AudioSource hands it over at its next 10 ms tick.
 """
 
 from pipecat.frames.frames import Frame, VADUserStoppedSpeakingFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.transports.livekit.transport import LiveKitInputTransport
 
-from processors.uplink_delay_frame import UplinkDelayFrame
+from processors.transport_delay_frame import TransportDelayFrame
+
+OPUS_FRAME_S = 0.02
+AUDIO_SOURCE_TICK_S = 0.01
 
 
 class JitterBufferMeter:
@@ -33,7 +39,7 @@ class JitterBufferMeter:
 
 
 class MeasuredLiveKitInput(LiveKitInputTransport):
-    """`LiveKitInputTransport` that reports the user's jitter-buffer wait at each pause."""
+    """`LiveKitInputTransport` that reports the unseen waits at each pause."""
 
     def __init__(self, *args, **kwargs) -> None:
         """Initialize the input; arguments as `LiveKitInputTransport`."""
@@ -60,4 +66,9 @@ class MeasuredLiveKitInput(LiveKitInputTransport):
                     if wait is not None:
                         waits.append(wait)
         if waits:
-            await self.push_frame(UplinkDelayFrame(seconds=max(waits)))
+            await self.push_frame(
+                TransportDelayFrame(
+                    uplink_s=max(waits) + OPUS_FRAME_S / 2,
+                    downlink_s=AUDIO_SOURCE_TICK_S / 2 + OPUS_FRAME_S,
+                )
+            )

@@ -1,4 +1,4 @@
-"""The wait in WebRTC's jitter buffer, read from its statistics and counted in the turn."""
+"""The waits in WebRTC the pipeline never sees, read or known, counted in the turn."""
 
 import asyncio
 from typing import Any
@@ -16,8 +16,8 @@ from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
 
 from bot.measured_livekit_input import JitterBufferMeter
+from processors.transport_delay_frame import TransportDelayFrame
 from processors.turn_metrics import TurnMetricsObserver
-from processors.uplink_delay_frame import UplinkDelayFrame
 
 pytestmark = pytest.mark.unit
 MS = 1_000_000
@@ -60,14 +60,16 @@ async def turn_record(*frames: tuple[float, Frame, FrameProcessor]) -> dict[str,
     return records[0]
 
 
-async def test_the_users_speech_ended_before_their_audio_reached_the_vad() -> None:
+async def test_the_turn_counts_from_the_voice_to_the_audio_leaving_the_transport() -> None:
     vad, output = FrameProcessor(), BaseOutputTransport(TransportParams())
     record = await turn_record(
         (1.0, VADUserStoppedSpeakingFrame(stop_secs=0.1), vad),
-        (1.01, UplinkDelayFrame(seconds=0.05), vad),
+        (1.01, TransportDelayFrame(uplink_s=0.05, downlink_s=0.03), vad),
         (1.2, UserStoppedSpeakingFrame(), vad),
         (1.5, BotStartedSpeakingFrame(), output),
     )
-    # Voice reached the VAD at 0.9 s, after 50 ms in the jitter buffer: it ended at 0.85 s.
-    assert record["voice_to_voice_ms"] == pytest.approx(650)
+    # Voice reached the VAD at 0.9 s after 50 ms in the transport: it ended at 0.85 s.
+    # The first audio, written at 1.5 s, left 30 ms later.
+    assert record["voice_to_voice_ms"] == pytest.approx(680)
     assert record["endpointer_latency_ms"] == pytest.approx(350)
+    assert record["e2e_first_audio_ms"] == pytest.approx(330)
