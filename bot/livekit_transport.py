@@ -3,7 +3,8 @@
 Pipecat asks LiveKit for 48 kHz audio in 10 ms frames and resamples every frame in
 Python. Here the SDK hands over the pipeline's rate in frames of `frame_ms`: the
 resampling happens in LiveKit's native code, and with 20 ms frames every processor
-sees half as many audio frames (`AUDIO_IN_FRAME_MS`).
+sees half as many audio frames (`AUDIO_IN_FRAME_MS`). The input also reports how long
+the user's audio waited in WebRTC's jitter buffer (`MeasuredLiveKitInput`).
 """
 
 from livekit import rtc
@@ -16,6 +17,7 @@ from pipecat.transports.livekit.transport import (
     _ParticipantAudioMixer,
 )
 
+from bot.measured_livekit_input import MeasuredLiveKitInput
 from processors.pausable_output import PausableOutput
 
 
@@ -63,7 +65,7 @@ class _RatedClient(LiveKitTransportClient):
         await self._callbacks.on_audio_track_subscribed(participant.identity)
 
 
-class _RatedInput(LiveKitInputTransport):
+class _RatedInput(MeasuredLiveKitInput):
     """Mixes participants in chunks of the stream's frame size (Pipecat's are 10 ms)."""
 
     def __init__(self, *args: object, frame_ms: int, **kwargs: object) -> None:

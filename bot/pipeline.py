@@ -34,9 +34,9 @@ from bot.settings import Settings
 from bot.tracing import tracing_enabled
 from processors.audio_timed_turn_stop import AudioTimedUserTurnStopStrategy
 from processors.engine_error_observer import EngineErrorObserver
-from processors.inline_vad import InlineSileroVADAnalyzer
 from processors.input_audio_end import InputAudioEnd
 from processors.lean_worker_observer import use_lean_observer
+from processors.measured_stop_vad import MeasuredStopVADProcessor
 from processors.output_span import OutputSpanObserver
 from processors.overlap_turn_start import OverlapUserTurnStartStrategy
 from processors.pausing_vad import PausingSileroVADAnalyzer
@@ -122,16 +122,22 @@ def vad_pause_secs(settings: Settings) -> float:
 
 
 def create_vad(settings: Settings) -> VADProcessor:
-    """Silero VAD; with a pause shorter than the endpointing, the pausing variant."""
+    """Silero VAD that stops at the pause and measures the silence it stopped on.
+
+    With a pause shorter than the endpointing, voice within the rest of the endpointing
+    silence resumes the same speech.
+    """
     pause = vad_pause_secs(settings)
     params = VADParams(
         confidence=settings.vad_confidence, start_secs=settings.vad_start_secs, stop_secs=pause
     )
-    if pause >= settings.vad_stop_secs:
-        return VADProcessor(vad_analyzer=InlineSileroVADAnalyzer(params=params))
     # Voice resuming a little after the turn would have ended still counts as resumed.
-    resume_secs = settings.vad_stop_secs - pause + RESUME_MARGIN_SECS
-    return VADProcessor(
+    resume_secs = (
+        settings.vad_stop_secs - pause + RESUME_MARGIN_SECS
+        if pause < settings.vad_stop_secs
+        else 0.0
+    )
+    return MeasuredStopVADProcessor(
         vad_analyzer=PausingSileroVADAnalyzer(params=params, resume_secs=resume_secs)
     )
 
@@ -230,6 +236,7 @@ def build_worker(
         ]
     )
     turn_metrics = TurnMetricsObserver(room=room)
+
     observers: list[BaseObserver] = [turn_metrics, EngineErrorObserver()]
     if not settings.log_transcripts:
         observers.append(TranscriptLogGuard(redactor=redactor))

@@ -3,8 +3,10 @@
 All times come from the pipeline clock stamped on each frame push, so the observer's
 own scheduling never distorts them. Instants the VAD places in the past (the end of
 the user's voiced audio, the start of barge-in speech) are derived from its frames:
-a stop is confirmed `stop_secs` after the voice ended, a start `start_secs` after it
-began.
+a stop comes `stop_secs` (the silence the VAD measured) after the voice reached it, a
+start `start_secs` after it began. The user's speech ended earlier still by the time
+their audio waited in the transport, and the bot's audio leaves some time after it
+is written (`TransportDelayFrame`).
 """
 
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_output import BaseOutputTransport
 
 from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
+from processors.transport_delay_frame import TransportDelayFrame
 from processors.turn_histograms import observe_turn
 
 TURN_METRICS_EVENT = "Turn metrics"
@@ -51,7 +54,7 @@ class _Turn:
     llm_first_token_at: int | None = None
     tts_first_text_at: int | None = None
     tts_first_audio_at: int | None = None
-    first_audio_written_at: int | None = None
+    first_audio_sent_at: int | None = None
     barge_in_speech_at: int | None = None
     halted_at: int | None = None
 
@@ -61,8 +64,8 @@ class _Turn:
             "endpointer_latency_ms": _ms(self.last_speech_at, self.ended_at),
             "llm_ttft_ms": _ms(self.llm_request_at, self.llm_first_token_at),
             "tts_first_audio_latency_ms": _ms(self.tts_first_text_at, self.tts_first_audio_at),
-            "e2e_first_audio_ms": _ms(self.ended_at, self.first_audio_written_at),
-            "voice_to_voice_ms": _ms(self.last_speech_at, self.first_audio_written_at),
+            "e2e_first_audio_ms": _ms(self.ended_at, self.first_audio_sent_at),
+            "voice_to_voice_ms": _ms(self.last_speech_at, self.first_audio_sent_at),
             "barge_in_cutoff_ms": _ms(self.barge_in_speech_at, self.halted_at),
         }
 
@@ -97,6 +100,10 @@ class TurnMetricsObserver(BaseObserver):
         # Instants of a reply begun before its turn ended (preemptive generation).
         self._early = _Turn(number=0)
         self._last_speech_at: int | None = None
+        # The transport's unseen waits: the user's audio before the VAD heard it, the
+        # bot's audio after it was written.
+        self._uplink_ns = 0
+        self._downlink_ns = 0
         self._bot_speaking = False
         self._register_event_handler("on_turn_metrics")
 
@@ -106,10 +113,17 @@ class TurnMetricsObserver(BaseObserver):
         if isinstance(frame, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame)):
             if data.first_push and data.direction == FrameDirection.DOWNSTREAM:
                 await self._on_vad(frame, at)
+        elif isinstance(frame, TransportDelayFrame):
+            if data.first_push:
+                self._uplink_ns = int(frame.uplink_s * NS_PER_S)
+                self._downlink_ns = int(frame.downlink_s * NS_PER_S)
         elif isinstance(frame, UserStoppedSpeakingFrame):
             if data.first_push and data.direction == FrameDirection.DOWNSTREAM:
                 await self._report()
-                self._turn = self._new_turn(ended_at=at, last_speech_at=self._last_speech_at)
+                last_speech_at = (
+                    None if self._last_speech_at is None else self._last_speech_at - self._uplink_ns
+                )
+                self._turn = self._new_turn(ended_at=at, last_speech_at=last_speech_at)
                 self._last_speech_at = None
         elif isinstance(frame, EagerEndOfTurnCancelFrame):
             if data.first_push:
@@ -149,7 +163,7 @@ class TurnMetricsObserver(BaseObserver):
             self._bot_speaking = True
             if self._turn is None:
                 self._turn = self._new_turn()
-            self._first("first_audio_written_at", at)
+            self._first("first_audio_sent_at", at + self._downlink_ns)
         elif isinstance(frame, PausePlayoutFrame) and self._turn is not None:
             # Audio halts here; it is a barge-in only if the reply does not resume.
             self._first("halted_at", at)

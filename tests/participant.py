@@ -10,10 +10,12 @@ from livekit import rtc
 
 MIC_RATE = 16000
 LISTEN_RATE = 24000
-FRAME_SECS = 0.02
-# A microphone hands audio over as it is captured: with the SDK's default 1 s queue, a
-# busy machine piles up a backlog the listener would count as network delay.
-QUEUE_MS = 40
+# A microphone hands each 10 ms of audio to WebRTC as it is captured, as a browser
+# does. The SDK's queue (1 s by default) is off: any queue there fills up after the
+# first late wake-up on a busy machine, and stays full, since it drains at exactly the
+# pace it is fed; the listener would count that standing backlog as network delay.
+FRAME_SECS = 0.01
+QUEUE_MS = 0
 
 
 @dataclass
@@ -23,7 +25,7 @@ class Participant:
     room: rtc.Room = field(default_factory=rtc.Room)
     heard: list[tuple[float, bytes]] = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)
-    # Speech queued by `say` so far, and when each 20 ms frame of it went to the SDK:
+    # Speech queued by `say` so far, and when each 10 ms frame of it went to WebRTC:
     # (monotonic time `capture_frame` returned, speech samples handed over by then).
     queued_samples: int = 0
     captured: list[tuple[float, int]] = field(default_factory=list)
