@@ -18,8 +18,8 @@ commit, preemptive generation and the clause-ended first chunk (`--label before`
 """
 
 import argparse
-import dataclasses
 import asyncio
+import dataclasses
 import datetime
 import json
 import sys
