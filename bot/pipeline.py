@@ -123,7 +123,10 @@ def create_vad(settings: Settings) -> VADProcessor:
     """Silero VAD; with a pause shorter than the endpointing, the pausing variant."""
     pause = vad_pause_secs(settings)
     params = VADParams(
-        confidence=settings.vad_confidence, start_secs=settings.vad_start_secs, stop_secs=pause
+        confidence=settings.vad_confidence,
+        start_secs=settings.vad_start_secs,
+        stop_secs=pause,
+        min_volume=settings.vad_min_volume,
     )
     if pause >= settings.vad_stop_secs:
         return VADProcessor(vad_analyzer=SileroVADAnalyzer(params=params))

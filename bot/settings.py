@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     vad_stop_secs: Annotated[float, Field(ge=0, le=5)] = 0.4
     vad_pause_secs: Annotated[float, Field(ge=0, le=5)] = 0.064
     vad_confidence: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    # Pipecat gates speech on a loudness smoothed over 0.4 s (its default 0.6), which lags
+    # an onset, and every barge-in, by ~0.2-0.6 s on top of VAD_START_SECS; 0: no gate.
+    vad_min_volume: Annotated[float, Field(ge=0, le=1)] = 0.0
     turn_stop_strategy: Literal["speech_timeout", "smart_turn"] = "speech_timeout"
     enable_interruptions: bool = True
     preemptive_generation: bool = True

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.compare.scenarios import INTERRUPT_AFTER_S, _stopped_at, first_voiced_sample
-from bench.listener.listener import Listener
+from bench.compare.scenarios import GAP_S, INTERRUPT_AFTER_S, first_voiced_sample
+from bench.listener.listener import Listener, _has_sound
 from bench.listener.run import PAUSE_BETWEEN_TURNS_S, BenchOptions
 from bench.speech import speech
 from bench.stats import percentile
@@ -61,6 +61,19 @@ def _cutoff(listener: Listener, seen: int) -> float | None:
     return next((ms for ms in cut if ms is not None), None)
 
 
+def _stopped_at(listener: Listener, since: float) -> float | None:
+    """The last bot audio before the first silence of GAP_S after `since`, once known.
+
+    `since` itself when nothing was playing then (the turn is then not a barge-in).
+    """
+    heard = listener.participant.heard[-400:]
+    loud = [at for at, pcm in heard if at > since - 0.1 and _has_sound(pcm)]
+    for before, after in zip([since, *loud], [*loud, time.monotonic()], strict=True):
+        if after - before >= GAP_S:
+            return before
+    return None
+
+
 def _ms(start: float, end: float | None) -> float | None:
     return None if end is None else round((end - start) * 1000, 1)
 
@@ -85,12 +98,15 @@ async def interrupt(
     await _wait(lambda: participant.sent_at(first) is not None, 10)
     started = participant.sent_at(first)
     assert started is not None
-    if not await _wait(lambda: _stopped_at(participant, started) is not None, timeout_s):
+    if not await _wait(lambda: _stopped_at(listener, started) is not None, timeout_s):
         return failed
-    stopped = _stopped_at(participant, started)
+    stopped = _stopped_at(listener, started)
     assert stopped is not None
     answer = tone.code(ANSWER)
-    heard = await _wait(lambda: listener.words(stopped + 0.05)[-len(answer) :] == answer, timeout_s)
+    # The first beep after a silence is sometimes garbled by the receiver.
+    heard = await _wait(
+        lambda: listener.words(stopped + 0.05)[-len(answer) + 1 :] == answer[1:], timeout_s
+    )
     await _wait(lambda: _cutoff(listener, seen) is not None, 3)
     await _wait(lambda: listener.quiet_since(PAUSE_BETWEEN_TURNS_S), 30)
     opened = next(
