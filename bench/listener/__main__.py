@@ -13,8 +13,10 @@ One build measures both sides of the latency work: `--set VAD_PAUSE_SECS=5 --set
 PREEMPTIVE_GENERATION=false --set CHUNK_FIRST_AT_CLAUSE=false` turns off the early STT
 commit, preemptive generation and the clause-ended first chunk (`--label before`).
 
-`--barge-in` measures instead how fast an interrupted reply is gone at the listener
-(`bench/listener/barge_in.py`); it exits 1 when any turn lacks a figure.
+`--utterances mid-thought` compares the turn-stop strategies on sentences that pause
+mid-thought (`bench/listener/mid_thought.py`). `--barge-in` measures how fast an
+interrupted reply is gone at the listener (`bench/listener/barge_in.py`); it exits 1
+when any turn lacks a figure.
 """
 
 import argparse
@@ -25,8 +27,9 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from bench.listener import barge_in
+from bench.listener import barge_in, mid_thought
 from bench.listener.hops import missing
 from bench.listener.report import build, git_commit, save, table
 from bench.listener.run import BenchOptions, EngineDelays, run
@@ -48,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="3 turns, for the test suite")
     parser.add_argument(
         "--barge-in", action="store_true", help="time interruptions instead (--quick: 2 turns)"
+    )
+    parser.add_argument(
+        "--utterances",
+        choices=("questions", "mid-thought"),
+        default="questions",
+        help="mid-thought: smart_turn vs speech_timeout on sentences with a pause (--quick: 2)",
     )
     parser.add_argument("--stt-delay-ms", type=float, default=150, help="final transcript delay")
     parser.add_argument("--llm-first-token-ms", type=float, default=150)
@@ -84,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.barge_in:
         return _barge_in(options, args.out, args.label)
+    if args.utterances == "mid-thought":
+        return _mid_thought(options, args.out, args.label)
     with tempfile.TemporaryDirectory(prefix="listener-bench-") as folder:
         turns = asyncio.run(run(options, Path(folder)))
     result = build(options, turns)
@@ -97,6 +108,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _write(out: Path, name: str, options: BenchOptions, **fields: Any) -> Path:
+    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    result = {"date": date, "commit": git_commit(), "options": options.as_dict(), **fields}
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{date[:10]}-listener-{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def _mid_thought(options: BenchOptions, out: Path, label: str) -> int:
+    with tempfile.TemporaryDirectory(prefix="listener-bench-") as folder:
+        results = asyncio.run(mid_thought.run(options, Path(folder)))
+    result = {"summary": mid_thought.summary(results), "utterances": mid_thought.as_json(results)}
+    path = _write(out, f"mid-thought-{label}", options, bench="listener-mid-thought", **result)
+    print(mid_thought.table(result))
+    print(f"wrote {path}")
+    return 0
+
+
 def _barge_in(options: BenchOptions, out: Path, label: str) -> int:
     options = dataclasses.replace(
         options,
@@ -106,18 +136,8 @@ def _barge_in(options: BenchOptions, out: Path, label: str) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="listener-bench-") as folder:
         turns = asyncio.run(barge_in.run(options, Path(folder)))
-    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    result = {
-        "bench": "listener-barge-in",
-        "date": date,
-        "commit": git_commit(),
-        "options": options.as_dict(),
-        "summary": barge_in.summary(turns),
-        "turns": [vars(t) for t in turns],
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{date[:10]}-listener-barge-in-{label}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    result = {"summary": barge_in.summary(turns), "turns": [vars(t) for t in turns]}
+    path = _write(out, f"barge-in-{label}", options, bench="listener-barge-in", **result)
     print(barge_in.table(result))
     print(f"wrote {path}")
     gaps = barge_in.missing(turns)
