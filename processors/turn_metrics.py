@@ -4,7 +4,8 @@ All times come from the pipeline clock stamped on each frame push, so the observ
 own scheduling never distorts them. Instants the VAD places in the past (the end of
 the user's voiced audio, the start of barge-in speech) are derived from its frames:
 a stop is confirmed `stop_secs` after the voice ended, a start `start_secs` after it
-began.
+began, and a barge-in began where the input audio's voice did (`voice_onset.py`):
+Silero misses a word's first sounds, which the user heard themselves say.
 """
 
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pipecat.frames.frames import (
     CancelFrame,
     EagerEndOfTurnCancelFrame,
     EndFrame,
+    InputAudioRawFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
     TTSAudioRawFrame,
@@ -30,10 +32,12 @@ from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
 from pipecat.services.tts_service import TTSService
+from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 
 from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
 from processors.turn_histograms import observe_turn
+from processors.voice_onset import VoiceOnset
 
 TURN_METRICS_EVENT = "Turn metrics"
 NS_PER_MS = 1_000_000
@@ -97,13 +101,17 @@ class TurnMetricsObserver(BaseObserver):
         # Instants of a reply begun before its turn ended (preemptive generation).
         self._early = _Turn(number=0)
         self._last_speech_at: int | None = None
+        self._onset = VoiceOnset()
         self._bot_speaking = False
         self._register_event_handler("on_turn_metrics")
 
     async def on_push_frame(self, data: FramePushed) -> None:
         """Note the instants each turn is measured by."""
         frame, source, at = data.frame, data.source, data.timestamp
-        if isinstance(frame, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame)):
+        if isinstance(frame, InputAudioRawFrame):
+            if isinstance(source, BaseInputTransport) and data.first_push:
+                self._onset.add(at, frame.audio, frame.sample_rate, frame.num_channels)
+        elif isinstance(frame, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame)):
             if data.first_push and data.direction == FrameDirection.DOWNSTREAM:
                 await self._on_vad(frame, at)
         elif isinstance(frame, UserStoppedSpeakingFrame):
@@ -140,7 +148,7 @@ class TurnMetricsObserver(BaseObserver):
             # Whatever a preemptive reply did so far answered too little.
             self._early = _Turn(number=0)
         elif self._bot_speaking and self._turn and self._turn.barge_in_speech_at is None:
-            self._turn.barge_in_speech_at = at - int(frame.start_secs * NS_PER_S)
+            self._turn.barge_in_speech_at = self._onset.onset(at - int(frame.start_secs * NS_PER_S))
 
     async def _on_bot_speech(self, frame: Any, at: int) -> None:
         if isinstance(frame, BotStartedSpeakingFrame):
