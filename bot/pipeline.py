@@ -129,7 +129,10 @@ def create_vad(settings: Settings) -> VADProcessor:
     """
     pause = vad_pause_secs(settings)
     params = VADParams(
-        confidence=settings.vad_confidence, start_secs=settings.vad_start_secs, stop_secs=pause
+        confidence=settings.vad_confidence,
+        start_secs=settings.vad_start_secs,
+        stop_secs=pause,
+        min_volume=settings.vad_min_volume,
     )
     # Voice resuming a little after the turn would have ended still counts as resumed.
     resume_secs = (

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Microphone audio reaches the pipeline in frames this long: 20 ms halves the
     # per-frame work of 10 ms and delays the VAD by at most 10 ms more.
     audio_in_frame_ms: Annotated[int, Field(ge=10, le=40, multiple_of=10)] = 20
+    # Pipecat gates speech on a loudness smoothed over 0.4 s (its default 0.6), which lags
+    # an onset, and every barge-in, by ~0.2-0.6 s on top of VAD_START_SECS; 0: no gate.
+    vad_min_volume: Annotated[float, Field(ge=0, le=1)] = 0.0
     turn_stop_strategy: Literal["speech_timeout", "smart_turn"] = "speech_timeout"
     enable_interruptions: bool = True
     preemptive_generation: bool = True

@@ -208,6 +208,8 @@ def create_voxtral_app(
                 if session_model is None:
                     await error("Model not validated.", "model_not_validated")
                 elif not event.get("final"):
+                    # The client opens an utterance when its VAD hears speech.
+                    log.add(kind="utterance_open", connection=connection, at=time.monotonic())
                     utterance, received, text = transcriber.open_stream(), 0, ""
                 elif utterance is not None:
                     log.add(

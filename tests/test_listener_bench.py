@@ -1,7 +1,8 @@
-"""The listener bench's quick run, through the real livekit-server, as the suite runs it.
+"""The listener bench's quick runs, through the real livekit-server, as the suite runs them.
 
-`python -m bench.listener --quick` must find every hop of every turn (it exits 1
-otherwise) and write a results file a later run can be compared with.
+`python -m bench.listener --quick` must find every hop of every turn, and `--barge-in
+--quick` every figure of both interruptions (each exits 1 otherwise), and write a
+results file a later run can be compared with.
 """
 
 import json
@@ -34,3 +35,16 @@ def test_quick_run_finds_every_hop(tmp_path: Path) -> None:
     # The listener decodes what it hears (a loaded machine may garble a word now and then).
     assert result["replies_heard_whole"] >= 1, [t["words_heard"] for t in result["turns"]]
     assert list(tmp_path.glob("*-listener-quick.png"))
+
+
+@pytest.mark.timeout(TIMEOUT_S)
+def test_quick_barge_in_run_finds_every_figure(tmp_path: Path) -> None:
+    assert main(["--barge-in", "--quick", "--out", str(tmp_path), "--label", "quick"]) == 0
+    (result_file,) = tmp_path.glob("*-listener-barge-in-quick.json")
+    result = json.loads(result_file.read_text())
+    assert len(result["turns"]) == 2
+    for turn in result["turns"]:
+        # The old reply went once the bot's VAD heard the interruption, and was answered.
+        assert 0 < turn["vad_ms"] < turn["listener_ms"], turn
+        assert turn["bot_ms"] is not None and turn["answer_heard"], turn
+    assert result["summary"]["listener_ms"]["p95"] is not None

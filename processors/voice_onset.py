@@ -1,0 +1,63 @@
+"""Where the user's voice began, from the input audio's loudness.
+
+The VAD reports speech `start_secs` after Silero's confidence first held, but Silero
+does not count a word's first sounds ("S-t-" in "Stop") and its confidence takes a few
+windows to rise, so `at - start_secs` places the start of an interruption ~0.1-0.2 s
+late. A listener counts from the first voiced sound; this finds it in the audio the
+bot received, the way the listener bench does (10 ms windows above about -40 dBFS).
+"""
+
+from collections import deque
+
+import numpy as np
+
+# A 10 ms window counts as voiced above this RMS (about -40 dBFS), as in the bench.
+VOICED_RMS = 330.0
+# Silence inside one stretch of voice (a stop consonant, a comma) up to this long.
+MAX_GAP_NS = 150_000_000
+# How far before the VAD's own start an onset may lie; further means steady noise.
+MAX_LEAD_NS = 600_000_000
+WINDOW_S = 0.01
+NS_PER_S = 1_000_000_000
+
+
+class VoiceOnset:
+    """Keeps the last second or so of input loudness, 10 ms at a time."""
+
+    def __init__(self, keep_s: float = 1.5) -> None:
+        """Initialize an empty history of `keep_s` seconds."""
+        self._windows: deque[tuple[int, bool]] = deque(maxlen=int(keep_s / WINDOW_S))
+
+    def add(self, at: int, pcm: bytes, sample_rate: int, channels: int = 1) -> None:
+        """Note audio that arrived at `at` (ns): its last sample is that recent."""
+        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype=np.int16)[::channels]
+        size = max(1, int(sample_rate * WINDOW_S))
+        count = len(samples) // size
+        if count == 0:
+            return
+        windows = samples[: count * size].astype(np.float32).reshape(count, size)
+        rms = np.sqrt((windows**2).mean(axis=1))
+        step = int(WINDOW_S * NS_PER_S)
+        for i, loud in enumerate(rms > VOICED_RMS):
+            self._windows.append((at - (count - i) * step, bool(loud)))
+
+    def onset(self, vad_start: int) -> int:
+        """The start of the stretch of voice the VAD placed at `vad_start` (ns).
+
+        `vad_start` itself when the audio shows no earlier voice, or voice that reaches
+        further back than `MAX_LEAD_NS` (noise, not speech).
+        """
+        start: int | None = None
+        last_voiced: int | None = None
+        for began, loud in reversed(self._windows):
+            if loud:
+                if last_voiced is not None and last_voiced - began > MAX_GAP_NS:
+                    break
+                start = last_voiced = began
+            elif last_voiced is not None and last_voiced - began > MAX_GAP_NS:
+                break
+            elif last_voiced is None and vad_start - began > MAX_GAP_NS:
+                break
+        if start is None or start >= vad_start or vad_start - start > MAX_LEAD_NS:
+            return vad_start
+        return start
