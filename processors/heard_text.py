@@ -52,6 +52,10 @@ class HeardText:
             else bytes_per_second / DEFAULT_CHARS_PER_S
         )
         sentence = TTSTextFrame(frame.text, text_type=frame.text_type, context_id=frame.context_id)
+        # As the TTS's own text frame for it will be: spoken, part of this segment (a
+        # word passed on before that frame comes must not read as new, unspoken text).
+        sentence.will_be_spoken = True
+        sentence.segment_id = frame.id
         self._announced = [_word_frame(sentence, w) for w in words]
         self._hold_words(self._announced, _starts(words, self._text_start, bytes_per_char))
 

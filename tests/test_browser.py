@@ -184,7 +184,15 @@ async def test_a_conversation_in_the_page(
     assert lines == [["agent", GREETING], ["user", transcript], ["agent", reply]], lines
     assert not await page.locator("#conversation li.user.interim").count()
 
-    await until(page, "document.querySelector('#waterfall').dataset.turn", 20, "the waterfall")
+    # The greeting's record (no user turn, so no endpointing) may come in after the reply's
+    # text: wait for the question's turn.
+    await until(
+        page,
+        "document.querySelector('#waterfall [data-metric=endpointer_latency_ms]')"
+        "?.textContent.endsWith(' ms')",
+        20,
+        "the waterfall",
+    )
     shown = await page.evaluate(
         "Object.fromEntries([...document.querySelectorAll('#waterfall [data-metric]')]"
         ".map(e => [e.dataset.metric, e.textContent]))"

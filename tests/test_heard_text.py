@@ -164,3 +164,13 @@ def test_words_are_spread_over_their_audio_by_length() -> None:
     assert [f.text for f in text.heard(0)] == ["a"]
     assert [f.text for f in text.heard(265)] == []
     assert [f.text for f in text.heard(266)] == ["bbb"]
+
+
+def test_a_word_heard_before_its_sentence_text_is_spoken_text_of_that_sentence() -> None:
+    """Else the client shows it again as new text ("Welcome aboard. Welcome")."""
+    text = HeardText()
+    sentence = announced("Welcome aboard.")
+    text.announce(sentence, bytes_per_second=32000)
+    [word] = text.heard(0)
+    assert isinstance(word, TTSTextFrame) and word.text == "Welcome"
+    assert word.will_be_spoken and word.segment_id == sentence.id and word.append_to_context
