@@ -96,4 +96,8 @@ class TreeMeter:
         active = [
             self._peak_rss[pid] for pid, s in spent.items() if s > 0.05 and pid in self._peak_rss
         ]
+        sampled = [pid for pid in spent if pid in self._peak_rss]
+        if not active and sampled:
+            # A short, light window (one quick turn): the busiest process is the session's.
+            active = [self._peak_rss[max(sampled, key=spent.__getitem__)]]
         return TreeUsage(sum(spent.values()), now - self._started_at, active)
