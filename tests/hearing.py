@@ -1,5 +1,12 @@
 """What a listener's tone-decoded words say about a reply that was paused and resumed."""
 
+# Four-word sentences of distinct tones: the chunker sends each to the TTS on its own,
+# and the order heard tells what was skipped or repeated.
+TONE_SENTENCES = (
+    "Amber basil cedar dahlia. Ember garnet hazel indigo. Juniper lilac marble orchid. "
+    "Pepper raven thistle umber. Violet willow yarrow zinnia. Acorn bramble clover daisy."
+)
+
 
 def whole_with_one_backup(heard: list[int], expected: list[int], max_repeat: int = 3) -> bool:
     """Whether the reply was heard in order, nothing lost, with at most one short repeat.
@@ -24,3 +31,10 @@ def last_silence(times: list[float], quiet_s: float = 0.3) -> float | None:
     """Where the last gap of at least `quiet_s` between loud moments begins, if any."""
     gaps = [a for a, b in zip(times, times[1:], strict=False) if b - a >= quiet_s]
     return gaps[-1] if gaps else None
+
+
+def first_silence(times: list[float], since: float, quiet_s: float) -> tuple[float, float] | None:
+    """The first gap of at least `quiet_s` between loud moments after `since`: (start, length)."""
+    later = [t for t in times if t >= since]
+    gaps = [(a, b - a) for a, b in zip(later, later[1:], strict=False) if b - a >= quiet_s]
+    return gaps[0] if gaps else None

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from engines import tone
-from tests.hearing import last_silence, longest_silence, whole_with_one_backup
+from tests.hearing import TONE_SENTENCES, last_silence, longest_silence, whole_with_one_backup
 from tests.speech import with_pause
 from tests.stack import Stack, start_stack
 from tests.test_e2e_livekit import Caller, join, scripted, seconds
@@ -20,12 +20,7 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
-# Four-word sentences of distinct tones: the chunker sends each to the TTS on its own,
-# and the order heard tells what was skipped or repeated.
-LONG_REPLY = (
-    "Amber basil cedar dahlia. Ember garnet hazel indigo. Juniper lilac marble orchid. "
-    "Pepper raven thistle umber. Violet willow yarrow zinnia. Acorn bramble clover daisy."
-)
+LONG_REPLY = TONE_SENTENCES
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

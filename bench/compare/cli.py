@@ -5,7 +5,10 @@ realtime STT (our default) and with HTTP STT (one upload per utterance, like the
 and a LiveKit Agents 1.8.9 agent (`bench/peers/`) in its default configuration and
 with its turn handling matched to ours. Scenarios: (a) engines answering at once (what
 framework and transport add), (b) engines at 150/150/150 ms, (c) barge-in, (d)
-conversations at once, (e) a burst of room requests. Systems alternate turn by turn.
+conversations at once, (e) a burst of room requests, and turn-taking over a reply (a
+cough, "mm-hm", "Stop, what time is it?", a pause mid-thought; `bench.compare.turn_taking`)
+on ours and both peer configurations. Systems alternate turn by turn. `--scenarios`
+picks some of them.
 
 Writes `bench/results/<date>-compare.json`, `.md` (the table) and PNG plots. Exits 1
 when any figure is missing (`--quick`, one turn per scenario, runs in the test suite).
@@ -22,9 +25,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.compare.report import missing, save, table
+from bench.compare.report import ALL, missing, save, table
 from bench.compare.scenarios import Results, Speech, burst, concurrency, latency_and_barge_in
-from bench.compare.systems import running
+from bench.compare.systems import OURS_REALTIME, THEIRS_DEFAULT, THEIRS_MATCHED, running
+from bench.compare.turn_taking import turn_taking
 from bench.listener.run import QUESTION, REPLY, TRANSCRIPT, EngineDelays
 from bench.speech import speech
 
@@ -37,11 +41,26 @@ SCENARIOS = {
 }
 
 
+# Turn-taking runs on our default (realtime STT) and both peer configurations; `--quick`
+# drops the peer's default, to keep the suite's run short.
+TURN_TAKING_SYSTEMS = [OURS_REALTIME, THEIRS_MATCHED, THEIRS_DEFAULT]
+
+
+def _scenarios(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = set(names) - set(ALL)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {sorted(unknown)}: pick from {', '.join(ALL)}")
+    return names
+
+
 def _levels(text: str) -> list[int]:
     return sorted({int(n) for n in text.split(",") if n.strip()})
 
 
-SUMMARY = "our bot and LiveKit Agents side by side: latency, barge-in, concurrency, burst"
+SUMMARY = (
+    "our bot and LiveKit Agents side by side: latency, barge-in, concurrency, burst, turn-taking"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=_levels, default=_levels("1,2,5,10,15,20,30"))
     parser.add_argument("--conversation-turns", type=int, default=3, help="questions per room")
     parser.add_argument("--burst", type=_levels, default=_levels("1,5,10"))
+    parser.add_argument(
+        "--scenarios", type=_scenarios, default=list(ALL), help=f"some of {','.join(ALL)}"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per turn-taking scenario")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--date", default=datetime.date.today().isoformat())
 
@@ -60,13 +83,24 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     said = Speech(speech(QUESTION), speech(INTERRUPTION))
     results = Results()
     max_rooms = max([*args.concurrency, *args.burst])
+    ran = args.scenarios
+    latency = SCENARIOS if "latency" in ran else {}
     async with running(folder, max_rooms) as bench:
         bench.stack.transcriber.script[:] = [TRANSCRIPT]
         bench.stack.reply_queue[:] = [REPLY]
-        await latency_and_barge_in(bench, said, args.turns, SCENARIOS, LONG_REPLY, results)
+        if latency or "barge-in" in ran:
+            await latency_and_barge_in(
+                bench, said, args.turns, latency, LONG_REPLY, results, "barge-in" in ran
+            )
         SCENARIOS["(b) engines at 150/150/150 ms"].apply(bench.stack.engines)
-        await concurrency(bench, said, args.concurrency, args.conversation_turns, results)
-        await burst(bench, args.burst, results)
+        if "concurrency" in ran:
+            await concurrency(bench, said, args.concurrency, args.conversation_turns, results)
+        if "burst" in ran:
+            await burst(bench, args.burst, results)
+        if "turn-taking" in ran:
+            by_name = {system.name: system for system in bench.systems}
+            systems = [by_name[name] for name in args.turn_taking_systems]
+            await turn_taking(bench, systems, {OURS_REALTIME}, args.rounds, results)
     return {
         "meta": {
             "date": args.date,
@@ -75,6 +109,9 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "conversation_turns": args.conversation_turns,
             "concurrency_levels": args.concurrency,
             "burst_levels": args.burst,
+            "scenarios_run": ran,
+            "turn_taking_rounds": args.rounds,
+            "turn_taking_systems": args.turn_taking_systems if "turn-taking" in ran else [],
             "scenarios": {name: asdict(delays) for name, delays in SCENARIOS.items()},
             "note": "shared 2-core machine: figures are noisy",
         },
@@ -84,8 +121,10 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run, print the table, write the files; 1 if any figure is missing."""
+    args.turn_taking_systems = TURN_TAKING_SYSTEMS
     if args.quick:
         args.turns, args.concurrency, args.conversation_turns, args.burst = 1, [1, 2], 1, [1, 2]
+        args.rounds, args.turn_taking_systems = 1, TURN_TAKING_SYSTEMS[:2]
     with tempfile.TemporaryDirectory(prefix="compare-bench-") as folder:
         results = asyncio.run(measure(args, Path(folder)))
     results["meta"]["commit"] = subprocess.run(

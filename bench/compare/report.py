@@ -6,8 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from bench.compare import turn_taking
 from bench.compare.systems import OURS_HTTP, OURS_REALTIME, SYSTEMS, THEIRS_DEFAULT, THEIRS_MATCHED
 
+# The scenarios `--scenarios` picks from; a results file without the list ran them all.
+ALL = ("latency", "barge-in", "concurrency", "burst", "turn-taking")
 WITHIN = 1.10  # "p95 within +10 % of one session"
 LATENCY_TARGET = "< 600 ms (runbook: E2E first audio)"
 BARGE_IN_TARGET = "< 50 ms (runbook: barge-in cutoff, bot-side)"
@@ -38,13 +41,14 @@ def figures(results: dict[str, Any]) -> list[tuple[str, dict[str, float | None],
         for q in (50, 95):
             values = {s: _pct(by_system.get(s, []), q) for s in SYSTEMS}
             rows.append((f"voice to voice p{q}, {scenario} (ms)", values, LATENCY_TARGET))
-    for q in (50, 95):
+    ran = results["meta"].get("scenarios_run", ALL)
+    for q in (50, 95) if "barge-in" in ran else ():
         values = {s: _pct(results["barge_in"].get(s, []), q) for s in SYSTEMS}
         rows.append(
             (f"barge-in, speech start to last bot audio p{q} (ms)", values, BARGE_IN_TARGET)
         )
     conc = results["concurrency"]
-    for n in results["meta"]["concurrency_levels"]:
+    for n in results["meta"]["concurrency_levels"] if "concurrency" in ran else ():
         for key, label, target in (
             ("p50_ms", "voice to voice p50 (ms)", ""),
             ("p95_ms", "voice to voice p95 (ms)", ""),
@@ -55,25 +59,35 @@ def figures(results: dict[str, Any]) -> list[tuple[str, dict[str, float | None],
         ):
             values = {s: conc.get(s, {}).get(n, {}).get(key) for s in SYSTEMS}
             rows.append((f"{n} at once: {label}", values, target))
-    rows.append(
-        (
-            "sessions with p95 within +10 % of one",
-            {s: capacity(conc.get(s, {})) for s in SYSTEMS},
-            "≥ 20",
-        )
-    )
-    for n in results["meta"]["burst_levels"]:
+    if "concurrency" in ran:
+        capacities = {s: capacity(conc.get(s, {})) for s in SYSTEMS}
+        rows.append(("sessions with p95 within +10 % of one", capacities, "≥ 20"))
+    for n in results["meta"]["burst_levels"] if "burst" in ran else ():
         for q in (50, 95):
             values = {s: _pct(results["burst"].get(s, {}).get(n, []), q) for s in SYSTEMS}
             rows.append((f"burst of {n}: first bot audio p{q} (ms)", values, "p95 ≤ 1000 ms"))
     return rows
 
 
+def turn_taking_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, str | None], str]]:
+    """The turn-taking figures of the systems that ran them: (name, cell per system, goal)."""
+    systems = results["meta"].get("turn_taking_systems", [])
+    per_system = {s: turn_taking.rows(results["turn_taking"].get(s, {})) for s in systems}
+    if not per_system:
+        return []
+    first = next(iter(per_system.values()))
+    return [
+        (name, {s: rows[i][1] for s, rows in per_system.items()}, goal)
+        for i, (name, _, goal) in enumerate(first)
+    ]
+
+
 def missing(results: dict[str, Any]) -> list[str]:
     """Figures some system lacks."""
+    rows: list[tuple[str, dict[str, Any], str]] = [*figures(results), *turn_taking_rows(results)]
     return [
         f"{name}: {system}"
-        for name, values, _ in figures(results)
+        for name, values, _ in rows
         for system, value in values.items()
         if value is None
     ]
@@ -87,8 +101,27 @@ def _ratio(a: float | None, b: float | None) -> str:
     return "—" if a is None or b in (None, 0) else f"{a / b:.2f}"  # type: ignore[operator]
 
 
+def turn_taking_table(results: dict[str, Any]) -> str:
+    """Markdown: one turn-taking figure a line, one column per system that ran them."""
+    systems = results["meta"].get("turn_taking_systems", [])
+    lines = [
+        f"| turn-taking figure | {' | '.join(systems)} | goal (issue 12) |",
+        "|---" * (len(systems) + 2) + "|",
+    ]
+    for name, cells, goal in turn_taking_rows(results):
+        lines.append(f"| {name} | {' | '.join(cells[s] or '—' for s in systems)} | {goal} |")
+    return "\n".join(lines) if systems else ""
+
+
 def table(results: dict[str, Any]) -> str:
-    """The markdown table: figure, ours (both STT modes), theirs, ratios, target."""
+    """The markdown tables: figure, ours (both STT modes), theirs, ratios, target."""
+    tables = [t for t in (_main_table(results), turn_taking_table(results)) if t]
+    return "\n\n".join(tables)
+
+
+def _main_table(results: dict[str, Any]) -> str:
+    if not figures(results):
+        return ""
     lines = [
         "| figure | ours, realtime STT | ours, HTTP STT | LiveKit Agents matched "
         "| LiveKit Agents default | ours HTTP ÷ matched | ours HTTP ÷ default | target |",
@@ -168,4 +201,5 @@ def save(results: dict[str, Any], folder: Path, date: str) -> tuple[Path, Path, 
     json_path.write_text(json.dumps(results, indent=2, default=str))
     md_path = stem.with_suffix(".md")
     md_path.write_text(table(results) + "\n")
-    return json_path, md_path, plots(results, stem)
+    classic = set(results["meta"].get("scenarios_run", ALL)) - {"turn-taking"}
+    return json_path, md_path, plots(results, stem) if classic else []

@@ -44,6 +44,16 @@ def first_voiced_sample(pcm: bytes) -> int:
     return int(voiced[0] * WINDOW) if voiced.size else 0
 
 
+async def speak_over(participant: Participant, pcm: bytes) -> float:
+    """Say `pcm` now (over whatever plays); return when its first voiced sample left."""
+    first = participant.queued_samples + first_voiced_sample(pcm)
+    participant.say(pcm)
+    await wait_for(lambda: participant.sent_at(first) is not None, 10)
+    started = participant.sent_at(first)
+    assert started is not None
+    return started
+
+
 async def join(system: System, timeout_s: float = 40) -> tuple[Listener, float]:
     """Open a room on `system`, join it, wait for the greeting to end.
 
@@ -94,11 +104,7 @@ async def barge_in(
         return None
     await asyncio.sleep(INTERRUPT_AFTER_S)
     participant = listener.participant
-    first = participant.queued_samples + first_voiced_sample(interruption)
-    participant.say(interruption)
-    await wait_for(lambda: participant.sent_at(first) is not None, 10)
-    started = participant.sent_at(first)
-    assert started is not None
+    started = await speak_over(participant, interruption)
     try:
         await wait_for(lambda: _stopped_at(participant, started) is not None, timeout_s)
     except TimeoutError:
@@ -125,6 +131,8 @@ class Results:
     barge_in: dict[str, list[float | None]] = field(default_factory=dict)
     concurrency: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     burst: dict[str, dict[int, list[float | None]]] = field(default_factory=dict)
+    # By system, then scenario: one record per round (None: the round failed).
+    turn_taking: dict[str, dict[str, list[dict[str, Any] | None]]] = field(default_factory=dict)
 
 
 async def latency_and_barge_in(
@@ -134,6 +142,7 @@ async def latency_and_barge_in(
     scenarios: dict[str, EngineDelays],
     long_reply: str,
     results: Results,
+    barge_ins: bool = True,
 ) -> None:
     """One room per system; scenarios in order, systems alternating turn by turn."""
     rooms = [await join(system) for system in bench.systems]
@@ -149,7 +158,7 @@ async def latency_and_barge_in(
         queue = bench.stack.reply_queue
         normal = list(queue)
         queue[:] = [long_reply]
-        for _ in range(turns):
+        for _ in range(turns if barge_ins else 0):
             for system, (listener, _joined) in zip(bench.systems, rooms, strict=True):
                 results.barge_in.setdefault(system.name, []).append(
                     await barge_in(listener, speech.question, speech.interruption)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.compare.scenarios import GAP_S, INTERRUPT_AFTER_S, first_voiced_sample
+from bench.compare.scenarios import GAP_S, INTERRUPT_AFTER_S, speak_over
 from bench.listener.listener import Listener, _has_sound
 from bench.listener.run import PAUSE_BETWEEN_TURNS_S, BenchOptions
 from bench.speech import speech
@@ -81,8 +81,11 @@ async def interrupt(
     interruption: bytes,
     timeout_s: float,
     stack: Stack,
+    bot_reports: bool = True,
 ) -> BargeIn:
     """Ask, talk over the long reply, and time how fast it goes.
+
+    `bot_reports=False` for a bot that sends no `turn-metrics` (the compare bench's peer).
 
     The VAD may part an utterance at a short pause: the STT stand-in gives each
     utterance's words to its first part and nothing to the rest, and the interruption's
@@ -95,13 +98,8 @@ async def interrupt(
         return failed
     stack.transcriber.script[:] = ["stop what time is it", ""]
     await asyncio.sleep(INTERRUPT_AFTER_S)
-    participant = listener.participant
     seen = len(listener.bot_metrics())
-    first = participant.queued_samples + first_voiced_sample(interruption)
-    participant.say(interruption)
-    await _wait(lambda: participant.sent_at(first) is not None, 10)
-    started = participant.sent_at(first)
-    assert started is not None
+    started = await speak_over(listener.participant, interruption)
     if not await _wait(lambda: _stopped_at(listener, started) is not None, timeout_s):
         return failed
     stopped = _stopped_at(listener, started)
@@ -111,7 +109,8 @@ async def interrupt(
     heard = await _wait(
         lambda: listener.words(stopped + 0.05)[-len(answer) + 1 :] == answer[1:], timeout_s
     )
-    await _wait(lambda: _cutoff(listener, seen) is not None, 3)
+    if bot_reports:
+        await _wait(lambda: _cutoff(listener, seen) is not None, 3)
     await _wait(lambda: listener.quiet_since(PAUSE_BETWEEN_TURNS_S), 30)
     opened = next(
         (

@@ -13,12 +13,28 @@ as 24 kHz PCM) and the worker options. They differ only in turn handling:
   preemptive LLM generation, 3 s of AEC warm-up from its first reply.
 - `matched`: its turn handling set like our bot's defaults (`VAD_START_SECS=0.2`,
   `VAD_STOP_SECS=0.4`, `VAD_CONFIDENCE=0.5`, turn ends once the VAD's silence has passed
-  and the final transcript is in, any VAD-confirmed speech interrupts). Silero VAD with
+  and the final transcript is in, VAD-confirmed speech pauses the reply, a word ends it,
+  silence resumes it). Silero VAD with
   `min_speech_duration=0.2`, `min_silence_duration=0.4`, `activation_threshold=0.5`,
   `prefix_padding_duration=0.3` (our STT pre-roll); `turn_detection="vad"`;
   endpointing `min_delay=0.4` (counted from the last voiced audio, so it adds nothing
   after the VAD's 0.4 s) and `max_delay=0.4`; interruption `mode="vad"`,
-  `min_duration=0.2`, no false-interruption resume; no AEC warm-up (ours has none).
+  `min_duration=0.2`, `resume_false_interruption=True` with
+  `false_interruption_timeout=1.0` (ours: `FALSE_INTERRUPTION_TIMEOUT_MS=1000`),
+  `min_words=0`; no AEC warm-up (ours has none).
+
+  Why `min_words=0` although ours has `MIN_INTERRUPTION_WORDS=1`: both then pause the
+  reply when the VAD confirms speech, interrupt it for good once a transcript with a word
+  arrives, and resume it when none does. LiveKit's `min_words` is checked before it
+  pauses (`AgentActivity._interrupt_by_audio_activity` returns while the transcript has
+  fewer words), so with its HTTP STT (one upload per VAD segment) `min_words=1` would
+  keep the reply playing until the speaker stops and the upload is transcribed. Ours
+  counts words after the pause (`processors/overlap_turn_start.py`). Backchannels:
+  LiveKit 1.8.9 has no word list; only its adaptive interruption detector (a LiveKit
+  Inference model behind its cloud URL, `livekit/agents/inference/interruption.py`,
+  with `backchannel_boundary`) tells "mm-hm" from a barge-in, so offline any transcript
+  with a word ("mm-hm" counts as one) interrupts. A `min_words=2` would let "mm-hm"
+  through and also "Stop!", so it stays 0.
   Preemptive generation keeps its default (on): it is its own latency feature, and
   with VAD turn detection the turn ends as the transcript lands, so it rarely fires.
 
@@ -80,8 +96,9 @@ def session_options(config: PeerConfig) -> dict[str, Any]:
                 "enabled": True,
                 "mode": "vad",
                 "min_duration": 0.2,
-                "resume_false_interruption": False,
-                "false_interruption_timeout": None,
+                "min_words": 0,
+                "resume_false_interruption": True,
+                "false_interruption_timeout": 1.0,
             },
         },
         "aec_warmup_duration": None,
