@@ -194,9 +194,15 @@ def _save(fig: Any, stem: Path, name: str) -> Path:
 
 
 def save(results: dict[str, Any], folder: Path, date: str) -> tuple[Path, Path, list[Path]]:
-    """Write `<date>-compare.json`, `.md` and the PNGs; return their paths."""
+    """Write `<date>-compare.json`, `.md` and the PNGs; return their paths.
+
+    A run of some scenarios only adds their names (`<date>-compare-turn-taking.json`),
+    so it never overwrites a whole run's files.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{date}-compare"
+    ran = results["meta"].get("scenarios_run", ALL)
+    some = "" if set(ran) == set(ALL) else "-" + "-".join(ran)
+    stem = folder / f"{date}-compare{some}"
     json_path = stem.with_suffix(".json")
     json_path.write_text(json.dumps(results, indent=2, default=str))
     md_path = stem.with_suffix(".md")

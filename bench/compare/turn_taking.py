@@ -51,12 +51,17 @@ REPLIES = {
 # Engines at 150/150/150 ms; the TTS speaks in real time, so requests stay in flight.
 DELAYS = EngineDelays(150, 150, 200, 150, tts_realtime_factor=1.0)
 SOUND_AFTER_S = 0.9  # into the reply (about six words) the sound is made
-PAUSE_WITHIN_S = 2.5  # a silence starting this long after the sound is not its pause
+# A silence starting this soon after the sound began (before any VAD could hear it), or
+# this late, is not its pause: a TTS running late on a busy machine leaves gaps too.
+REACTION_S = (0.1, 2.5)
 SETTLE_S = 0.6  # quiet after the reply's last word: it is over
 # Quiet this long means a reply stopped for good (longer than any false-interruption
 # timeout, 2 s the peer's default, plus its STT).
 GIVE_UP_S = 3.5
 ROUND_TIMEOUT_S = 40.0
+# A barge-in "faster" than this found the reply not playing (a gap of a TTS running late):
+# no VAD hears speech that soon. The round fails.
+NOT_PLAYING_MS = 50.0
 
 
 @dataclass
@@ -93,8 +98,8 @@ def score_overlap(
 ) -> Overlap:
     """What the listener's words and loud moments say about a reply talked over at `onset`."""
     mine = [w for w in heard if w in set(expected)]
-    gap = first_silence(loud, onset, GAP_S)
-    paused = gap is not None and gap[0] - onset < PAUSE_WITHIN_S
+    gap = first_silence(loud, onset + REACTION_S[0], GAP_S)
+    paused = gap is not None and gap[0] - onset < REACTION_S[1]
     return Overlap(
         heard=len(mine),
         lost=sum((Counter(expected) - Counter(mine)).values()),
@@ -148,7 +153,10 @@ async def overlap_round(
     def over() -> bool:
         if listener.quiet_since(GIVE_UP_S):
             return True
-        return listener.quiet_since(SETTLE_S) and expected[-1] in listener.words(onset)[-2:]
+        # Its last word heard, or something else said instead (the sound was answered).
+        last = listener.words(onset)[-2:]
+        ended = expected[-1] in last or any(w not in expected for w in last)
+        return listener.quiet_since(SETTLE_S) and ended
 
     await _until(over, ROUND_TIMEOUT_S, 0.3)
     heard = listener.words(said.started_at)
@@ -160,7 +168,7 @@ async def stop_round(
 ) -> Stop | None:
     """`bench.listener.barge_in.interrupt` on any system (the peer sends no turn metrics)."""
     turn = await barge_in.interrupt(listener, question, interruption, 20, bench.stack, ours)
-    if turn.listener_ms is None:
+    if turn.listener_ms is None or turn.listener_ms < NOT_PLAYING_MS:
         return None
     return Stop(turn.listener_ms, turn.answer_heard)
 
