@@ -20,8 +20,6 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
-LONG_REPLY = TONE_SENTENCES
-
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
@@ -40,7 +38,7 @@ async def talk_over_the_reply(
     # transcript. A short pause mid-question parts it in two (the turn is still one):
     # its second part must get no words, not the sound's, which comes later.
     stack.transcriber.script[:] = ["narrate lengthy saga", ""]
-    stack.reply_queue[:] = [LONG_REPLY]
+    stack.reply_queue[:] = [TONE_SENTENCES]
     asked_at = caller.participant.say(with_pause(speak("Tell me a long"), speak("story."), 0.15))
     await until(lambda: len(caller.heard(since=asked_at)) >= 6, 30, "six words of the reply")
     # A sound the VAD parts in two gets no words the second time.
@@ -59,7 +57,7 @@ async def test_a_cough_pauses_the_bot_which_plays_on_losing_nothing(
     stack: Stack, speak: Callable[[str], bytes]
 ) -> None:
     caller = await join(stack)
-    expected = tone.code(LONG_REPLY)
+    expected = tone.code(TONE_SENTENCES)
     # A short voiced burst the VAD takes for speech, that the STT finds no words in.
     # (A 150 ms noise burst does not even reach the VAD: tests/test_pipeline.py.)
     burst = speak("Mm-hm.")
@@ -82,7 +80,7 @@ async def test_a_cough_pauses_the_bot_which_plays_on_losing_nothing(
 
 async def test_mm_hm_lets_the_bot_go_on(stack: Stack, speak: Callable[[str], bytes]) -> None:
     caller = await join(stack)
-    expected = tone.code(LONG_REPLY)
+    expected = tone.code(TONE_SENTENCES)
     asked_at, _ = await talk_over_the_reply(stack, caller, speak, speak("Mm-hm."), "mm-hm")
     await until(
         lambda: caller.heard(since=asked_at)[-1:] == expected[-1:],
@@ -107,7 +105,7 @@ async def test_stop_what_time_is_it_stops_the_reply_and_is_answered(
     stack: Stack, speak: Callable[[str], bytes]
 ) -> None:
     caller = await join(stack)
-    old = tone.code(LONG_REPLY)
+    old = tone.code(TONE_SENTENCES)
     answer = scripted("Noon exactly.")
     new = tone.code(answer)
     assert not set(old) & set(new)

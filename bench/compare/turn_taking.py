@@ -1,8 +1,9 @@
 """Turn-taking over a reply, side by side (issue 12's points): `--scenarios turn-taking`.
 
 Per round and system, through the real livekit-server, the listener:
-- coughs over a long reply: a short voiced burst the STT finds no words in (a 150 ms
-  noise burst does not reach either side's Silero VAD, `tests/test_pipeline.py`), then
+- coughs over a long reply: a short voiced burst the STT finds no words in, as
+  `tests/test_e2e_turn_taking.py` does (a 150 ms noise burst does not reach our Silero
+  VAD at all, `tests/test_pipeline.py`, so it tests no false-interruption path), then
   reads from the tone code which of the reply's words it heard, lost or heard twice, and
   times its first voiced sample to the bot's audio pausing at the listener;
 - says "mm-hm" over the reply (the same burst, transcribed "mm-hm"): heard in full,
