@@ -36,8 +36,6 @@ def test_quick_compare_has_every_figure(tmp_path: Path) -> None:
         # One round of each, every one heard through (a failed round has no record).
         assert {name: len(rounds[name]) for name in SCENARIOS} == dict.fromkeys(SCENARIOS, 1)
         assert all(rounds[name][0] is not None for name in SCENARIOS), rounds
-        # The interruption's answer was heard, whichever system.
-        assert rounds["stop"][0]["answered"], rounds["stop"]
     table = (tmp_path / "quick-compare.md").read_text()
     assert "| turn-taking figure |" in table
     assert "LiveKit Agents matched" in table and "sessions with p95 within" in table

@@ -21,6 +21,7 @@ import datetime
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     results = Results()
     max_rooms = max([*args.concurrency, *args.burst])
     ran = args.scenarios
+    turn_taking_s = None
     latency = SCENARIOS if "latency" in ran else {}
     async with running(folder, max_rooms) as bench:
         bench.stack.transcriber.script[:] = [TRANSCRIPT]
@@ -100,7 +102,9 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         if "turn-taking" in ran:
             by_name = {system.name: system for system in bench.systems}
             systems = [by_name[name] for name in args.turn_taking_systems]
+            started = time.monotonic()
             await turn_taking(bench, systems, {OURS_REALTIME}, args.rounds, results)
+            turn_taking_s = round(time.monotonic() - started, 1)
     return {
         "meta": {
             "date": args.date,
@@ -112,6 +116,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "scenarios_run": ran,
             "turn_taking_rounds": args.rounds,
             "turn_taking_systems": args.turn_taking_systems if "turn-taking" in ran else [],
+            "turn_taking_s": turn_taking_s,
             "scenarios": {name: asdict(delays) for name, delays in SCENARIOS.items()},
             "note": "shared 2-core machine: figures are noisy",
         },

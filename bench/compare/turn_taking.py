@@ -74,6 +74,7 @@ class Overlap:
     repeated: int
     other: int  # words heard that are not the reply's (an answer to the sound)
     whole: bool  # every word in order, at most one short backup
+    order: list[int]  # the reply's word numbers as heard (-1: a word not of the reply)
     pause_onset_ms: float | None  # the sound's first voiced sample sent -> bot audio paused
     pause_ms: float | None  # how long it stayed paused
 
@@ -107,6 +108,7 @@ def score_overlap(
         repeated=sum((Counter(mine) - Counter(expected)).values()),
         other=len(heard) - len(mine),
         whole=whole_with_one_backup(mine, expected),
+        order=[expected.index(w) if w in expected else -1 for w in heard],
         pause_onset_ms=round((gap[0] - onset) * 1000, 1) if paused and gap else None,
         pause_ms=round(gap[1] * 1000, 1) if paused and gap else None,
     )
