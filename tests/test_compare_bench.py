@@ -3,7 +3,8 @@
 `python -m bench compare --quick` must produce every figure for every system (it
 exits 1 otherwise): voice to voice in both engine scenarios, barge-in, 1 and 2
 conversations at once with CPU and memory per session, bursts of 1 and 2 rooms, and
-one round of each turn-taking scenario on ours and the matched peer.
+one round of each turn-taking scenario on the matched peer (our bot's turn-taking is
+asserted by tests/test_e2e_turn_taking.py; the scoring by tests/test_compare_turn_taking.py).
 """
 
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import main
-from bench.compare.systems import OURS_REALTIME, SYSTEMS, THEIRS_MATCHED
+from bench.compare.systems import SYSTEMS, THEIRS_MATCHED
 from bench.compare.turn_taking import SCENARIOS
 
 pytestmark = pytest.mark.e2e
@@ -31,11 +32,10 @@ def test_quick_compare_has_every_figure(tmp_path: Path) -> None:
         level = result["concurrency"][system]["2"]
         assert level["failures"] == 0 and level["cpu_per_session_pct"] > 0
         assert level["rss_per_session_mb"] > 20
-    for system in (OURS_REALTIME, THEIRS_MATCHED):
-        rounds = result["turn_taking"][system]
-        # One round of each, every one heard through (a failed round has no record).
-        assert {name: len(rounds[name]) for name in SCENARIOS} == dict.fromkeys(SCENARIOS, 1)
-        assert all(rounds[name][0] is not None for name in SCENARIOS), rounds
+    rounds = result["turn_taking"][THEIRS_MATCHED]
+    # One round of each, every one heard through (a failed round has no record).
+    assert {name: len(rounds[name]) for name in SCENARIOS} == dict.fromkeys(SCENARIOS, 1)
+    assert all(rounds[name][0] is not None for name in SCENARIOS), rounds
     table = (tmp_path / "quick-compare.md").read_text()
     assert "| turn-taking figure |" in table
     assert "LiveKit Agents matched" in table and "sessions with p95 within" in table
