@@ -82,7 +82,7 @@ def test_every_figure_present_or_the_run_fails() -> None:
     complete = {
         "cough": [whole],
         "mm-hm": [plays_on],
-        "stop": [{"barge_in_ms": 420.0, "answered": True}],
+        "stop": [{"barge_in_ms": 420.0, "answered": True, "heard": [1, 1, 3, 2, 2]}],
         "mid-thought": [asdict(score_mid_thought(tone.code(BOOKED), 5.8, 5.0, 5.8))],
     }
     assert set(complete) == set(SCENARIOS)

@@ -56,9 +56,10 @@ SOUND_AFTER_S = 0.9  # into the reply (about six words) the sound is made
 # this late, is not its pause: a TTS running late on a busy machine leaves gaps too.
 REACTION_S = (0.1, 2.5)
 SETTLE_S = 0.6  # quiet after the reply's last word: it is over
-# Quiet this long means a reply stopped for good (longer than any false-interruption
-# timeout, 2 s the peer's default, plus its STT).
-GIVE_UP_S = 3.5
+# Quiet this long means a reply stopped for good: longer than any pause before a resume.
+# The peer's default resumes 2 s after the sound's end once its turn detector has ruled
+# on the empty turn, which may wait out its 3 s `max_delay`: ~4 s seen.
+GIVE_UP_S = 6.0
 ROUND_TIMEOUT_S = 40.0
 # A barge-in "faster" than this found the reply not playing (a gap of a TTS running late):
 # no VAD hears speech that soon. The round fails.
@@ -85,6 +86,9 @@ class Stop:
 
     barge_in_ms: float | None  # first voiced sample sent -> last old-reply audio heard
     answered: bool  # the answer to the new question was heard after it
+    # Words heard from the question on: 1 a word of the old reply, 2 of the answer, 3 a
+    # word of both, 0 others.
+    heard: list[int]
 
 
 @dataclass
@@ -170,10 +174,13 @@ async def stop_round(
     listener: Listener, bench: Bench, question: bytes, interruption: bytes, ours: bool
 ) -> Stop | None:
     """`bench.listener.barge_in.interrupt` on any system (the peer sends no turn metrics)."""
+    asked = time.monotonic()
     turn = await barge_in.interrupt(listener, question, interruption, 20, bench.stack, ours)
     if turn.listener_ms is None or turn.listener_ms < NOT_PLAYING_MS:
         return None
-    return Stop(turn.listener_ms, turn.answer_heard)
+    old, new = set(tone.code(barge_in.LONG_REPLY)), set(tone.code(barge_in.ANSWER))
+    heard = [(w in old) + 2 * (w in new) for w in listener.words(asked)]
+    return Stop(turn.listener_ms, turn.answer_heard, heard)
 
 
 async def mid_thought_round(listener: Listener, bench: Bench, sentence: bytes) -> MidThought:
