@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     max_concurrent_sessions: Annotated[int, Field(ge=1, le=1000)] = 10
     bot_command: Annotated[str, Field(min_length=1)] = "python -m bot"
     bot_warm_pool: Annotated[int, Field(ge=0, le=20)] = 1
+    # Fork bots from a zygote that has imported everything (`bot/fork_server.py`);
+    # false, or a BOT_COMMAND that cannot serve forks, spawns each bot afresh.
+    bot_fork_server: bool = True
     bot_start_timeout_s: Seconds = 15
     bot_stop_grace_s: Seconds = 5
     drain_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 30
@@ -272,6 +275,7 @@ SERVER_ONLY_FIELDS = frozenset(
         "session_backend",
         "session_server_url",
         "bot_warm_pool",
+        "bot_fork_server",
         "bot_start_timeout_s",
         "bot_stop_grace_s",
         "drain_timeout_s",

@@ -3,7 +3,8 @@
 It is launched exactly as the real bot is (`bot/launch.py`): `--standby --control-fd N`,
 its assignment as one JSON line on stdin, "joined"/"ended"/"error" on the control pipe.
 It logs JSON lines to stderr as the real bot does, one record listing its environment's
-variable names and one with the assignment it received.
+variable names and one with the assignment it received. Like the real bot, it can
+be a fork server (`--fork-server FD`), each fork then running as a standby stand-in.
 """
 
 import argparse
@@ -14,7 +15,7 @@ import sys
 import time
 
 from bot.control import ControlChannel, NoControl
-from bot.launch import Assignment
+from bot.launch import FORK_SERVER_FLAG, Assignment
 
 SILENT = "--silent" in sys.argv
 
@@ -84,4 +85,9 @@ def record_turns(count: int) -> None:
 
 
 if __name__ == "__main__":
+    if FORK_SERVER_FLAG in sys.argv:
+        from bot.fork_server import serve
+
+        fd = int(sys.argv[sys.argv.index(FORK_SERVER_FLAG) + 1])
+        sys.exit(serve(fd, lambda: None, main))
     sys.exit(main())
