@@ -72,6 +72,7 @@ def serve(sock_fd: int, preload: Callable[[], None], run: Callable[[], int]) -> 
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
+                signal.set_wakeup_fd(-1)
                 for fd in (wake_r, wake_w):
                     os.close(fd)
                 sock.close()
@@ -84,7 +85,6 @@ def serve(sock_fd: int, preload: Callable[[], None], run: Callable[[], int]) -> 
 
 def _become_bot(fds: list[int]) -> None:
     """In the child: a new session, the pipes as stdio, argv as a spawned standby's."""
-    signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
     stdin, stdout, stderr, control = fds

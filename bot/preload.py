@@ -26,6 +26,7 @@ MODULES = [
     "openai.pagination",
     "openai.resources.models",
     "openai.lib.streaming.chat",
+    "httpcore2",  # httpx2 imports it on a client's first use
     "opentelemetry.sdk.trace",
     "opentelemetry.sdk.trace.export",
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
@@ -38,6 +39,9 @@ def preload() -> None:
     _defer(_LAZY)
     for name in MODULES:
         importlib.import_module(name)
+    from services.cerebras_llm import tls_context
+
+    tls_context()
 
 
 def _defer(name: str) -> None:

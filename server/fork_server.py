@@ -119,6 +119,7 @@ class ForkServer:
         try:
             socket.send_fds(self._sock, [FORK_REQUEST], fds)
         except OSError as e:
+            self.running = False  # its end is closed: it is exiting
             self._replies.remove(reply)
             raise ForkServerError(f"the fork server did not take the request: {e}") from None
         message = await reply

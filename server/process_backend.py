@@ -104,13 +104,18 @@ class ProcessBackend:
             OSError: the bot command could not be started.
         """
         bot = BotProcess(self._settings.bot_command, self._env, **log_context)
-        fork_server = await self._ready_fork_server()
-        if fork_server is not None:
+        # A second try, when the first found the fork server dead, goes to its successor.
+        for _ in range(2):
+            fork_server = await self._ready_fork_server()
+            if fork_server is None:
+                break
             try:
                 await bot.start(fork_server)
                 return bot
             except ForkServerError as e:
-                logger.warning(f"Spawning a bot instead: {e}")
+                if fork_server.running:
+                    logger.warning(f"Spawning a bot instead: {e}")
+                    break
         await bot.start()
         return bot
 

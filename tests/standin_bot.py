@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 from bot.control import ControlChannel, NoControl
@@ -40,6 +41,7 @@ def main() -> int:
     parser.add_argument("--exit-after", type=float, default=None)
     parser.add_argument("--quote-secret", action="store_true")
     parser.add_argument("--silent", action="store_true", help="write no log line at all")
+    parser.add_argument("--preload-thread", action="store_true", help="(fork server) a thread")
     parser.add_argument("--turns", type=int, default=0, help="turn metrics to record on joining")
     args = parser.parse_args()
     if args.ignore_sigterm:
@@ -76,6 +78,12 @@ def main() -> int:
     return 0
 
 
+def preload() -> None:
+    """What the stand-in's fork server loads: nothing, or a thread it must not fork with."""
+    if "--preload-thread" in sys.argv:
+        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+
+
 def record_turns(count: int) -> None:
     """Add `count` turns to the Prometheus histograms, as the real bot's observer does."""
     from processors.turn_histograms import observe_turn
@@ -89,5 +97,5 @@ if __name__ == "__main__":
         from bot.fork_server import serve
 
         fd = int(sys.argv[sys.argv.index(FORK_SERVER_FLAG) + 1])
-        sys.exit(serve(fd, lambda: None, main))
+        sys.exit(serve(fd, preload, main))
     sys.exit(main())
