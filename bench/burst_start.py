@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.compare.measure import memory_mb
+from bench.compare.measure import descendants, memory_mb
 from bench.stats import report
 from tests.participant import Participant
 from tests.speech import Speaker
@@ -74,13 +74,26 @@ async def burst(stack: Stack, n: int, question: bytes) -> dict[str, Any]:
     )
     await asyncio.sleep(1.0)
     bots = [memory_mb(s["pid"]) for s in await stack.server.sessions() if s.get("pid")]
+    fork_servers = [
+        memory_mb(pid)
+        for pid in descendants(stack.server.process.pid)
+        if b"--fork-server" in _cmdline(pid)
+    ]
     for participant, _ in calls:
         await participant.leave()
     return {
         "first_audio_ms": first_ms,
         "replies_heard": sum(r is not None for r in replies),
         "bots": bots,
+        "fork_server": fork_servers[0] if fork_servers else None,
     }
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _mean(rows: list[dict[str, float]], key: str) -> float | None:
@@ -112,7 +125,7 @@ async def run(levels: list[int], warm: int, fork: bool, question: bytes) -> dict
                     f"PSS {_mean(figures['bots'], 'pss')} MB, "
                     f"USS {_mean(figures['bots'], 'uss')} MB over {len(figures['bots'])} "
                     f"bots; replies heard {figures['replies_heard']}/{n}; "
-                    f"no audio {n - len(got)}",
+                    f"no audio {n - len(got)}; fork server {figures['fork_server']}",
                     flush=True,
                 )
                 while await stack.server.sessions():

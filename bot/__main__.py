@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     from bot.room import LiveKitUnreachable, run_room
 
     if args.standby:
+        from bot.preload import finish
+
+        finish()
         logger.info("Standing by for a room")
         line = sys.stdin.readline()
         if not line:

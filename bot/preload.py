@@ -44,6 +44,13 @@ def preload() -> None:
     tls_context()
 
 
+def finish() -> None:
+    """Initialise what `preload` deferred: a forked standby does it before its room comes."""
+    module = sys.modules.get(_LAZY)
+    if isinstance(module, _Deferred):
+        getattr(module, "__version__")  # noqa: B009 (the read is what imports it)
+
+
 def _defer(name: str) -> None:
     """Map a package's native extensions now; run its Python code on first attribute use."""
     spec = importlib.util.find_spec(name)
