@@ -14,6 +14,7 @@ are forked from one fork server) and USS (pages only that bot has).
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from datetime import date
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.compare.measure import descendants, memory_mb
+from bench.compare.measure import TreeMeter, cpu_seconds, descendants, memory_mb
 from bench.stats import report
 from tests.participant import Participant
 from tests.speech import Speaker
@@ -63,7 +64,25 @@ async def _call(stack: Stack) -> tuple[Participant, float | None]:
 
 async def burst(stack: Stack, n: int, question: bytes) -> dict[str, Any]:
     """`n` rooms at once: first-audio times, then one question each, then bot memory."""
-    calls = await asyncio.gather(*(_call(stack) for _ in range(n)))
+    servers = TreeMeter([stack.server.process.pid], include_roots=True)
+    sfu = TreeMeter([stack.livekit.process.pid], include_roots=True)
+    me = cpu_seconds(os.getpid())
+    started = time.monotonic()
+    servers.start(started)
+    sfu.start(started)
+    starting = asyncio.gather(*(_call(stack) for _ in range(n)))
+    while not starting.done():
+        servers.sample()  # bots born in the window count from their first tick
+        await asyncio.wait([starting], timeout=0.2)
+    ended = time.monotonic()
+    mine = cpu_seconds(os.getpid()) - me
+    # CPU from the burst to the last first audio, in cores: what the start is made of.
+    cores = {
+        "bots_and_server": round(servers.stop(ended).cores, 2),
+        "sfu": round(sfu.stop(ended).cores, 2),
+        "bench_participants_and_engines": round(mine / (ended - started), 2),
+    }
+    calls = starting.result()
     first_ms = [ms for _, ms in calls]
     await asyncio.sleep(1.5)  # the greeting ends
     asked = time.monotonic()
@@ -83,6 +102,8 @@ async def burst(stack: Stack, n: int, question: bytes) -> dict[str, Any]:
         await participant.leave()
     return {
         "first_audio_ms": first_ms,
+        "window_s": round(ended - started, 2),
+        "cores_busy": cores,
         "replies_heard": sum(r is not None for r in replies),
         "bots": bots,
         "fork_server": fork_servers[0] if fork_servers else None,
@@ -125,7 +146,8 @@ async def run(levels: list[int], warm: int, fork: bool, question: bytes) -> dict
                     f"PSS {_mean(figures['bots'], 'pss')} MB, "
                     f"USS {_mean(figures['bots'], 'uss')} MB over {len(figures['bots'])} "
                     f"bots; replies heard {figures['replies_heard']}/{n}; "
-                    f"no audio {n - len(got)}; fork server {figures['fork_server']}",
+                    f"no audio {n - len(got)}; fork server {figures['fork_server']}; "
+                    f"cores busy over {figures['window_s']} s: {figures['cores_busy']}",
                     flush=True,
                 )
                 while await stack.server.sessions():

@@ -29,6 +29,7 @@ def test_quick_compare_has_every_figure(tmp_path: Path) -> None:
         level = result["concurrency"][system]["2"]
         assert level["failures"] == 0 and level["cpu_per_session_pct"] > 0
         assert level["rss_per_session_mb"] > 20
+        assert 0 < level["pss_per_session_mb"] <= level["rss_per_session_mb"]
     table = (tmp_path / "quick-compare.md").read_text()
     assert "LiveKit Agents matched" in table and "sessions with p95 within" in table
     assert len(list(tmp_path.glob("quick-compare-*.png"))) == 3
