@@ -135,6 +135,10 @@ async def run(levels: list[int], warm: int, fork: bool, question: bytes) -> dict
         ):
             stack.transcriber.script = ["What time is it?"]
             await asyncio.sleep(SETTLE_S)
+            # A fork keeps its fork server's command line: the bots are its children.
+            standby = [memory_mb(pid) for pid in descendants(stack.server.process.pid)[1:]]
+            results["standby_bots"] = standby
+            print(f"standby bots: {standby}", flush=True)
             for n in levels:
                 figures = await burst(stack, n, question)
                 results["bursts"][n] = figures

@@ -16,7 +16,8 @@ It never forks while a second thread exists: a fork copies only the calling thre
 and a lock another thread held would stay locked forever in the child. Each child
 starts a new session, takes the pipes as fds 0-2 plus its control fd, and returns
 from `serve` into `run` as if it were `BOT_COMMAND --standby --control-fd N`.
-The server closing its end stops the fork server; children it forked run on.
+The server closing its end stops the fork server; children it forked run on. Forks keep
+its command line (`BOT_COMMAND --fork-server FD`); its command name, `NAME`, is its own.
 """
 
 import gc
@@ -28,12 +29,16 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bot.launch import forked_argv
 
 # stdin, stdout, stderr and the control pipe, in that order.
 CHILD_FDS = 4
+# The fork server's command name (`ps -o comm`, /proc/PID/comm): its forks keep its
+# command line, so this is what tells it from the bots; they get back Python's name.
+NAME = "bot-fork-server"
 FORK_REQUEST = b"fork"
 _MAX_MESSAGE_BYTES = 4096
 
@@ -49,6 +54,7 @@ def serve(sock_fd: int, preload: Callable[[], None], run: Callable[[], int]) -> 
     preload()
     gc.collect()
     gc.freeze()
+    bot_name = _rename(NAME)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -76,6 +82,7 @@ def serve(sock_fd: int, preload: Callable[[], None], run: Callable[[], int]) -> 
                 for fd in (wake_r, wake_w):
                     os.close(fd)
                 sock.close()
+                _rename(bot_name)
                 _become_bot(fds)
                 return run()
             _send(sock, {"forked": pid, "threads": threads})
@@ -93,6 +100,14 @@ def _become_bot(fds: list[int]) -> None:
         os.close(fd)
     os.set_inheritable(control, True)
     sys.argv = [sys.argv[0], *forked_argv(sys.argv[1:], control)]
+
+
+def _rename(name: str) -> str:
+    """Set this process's command name; returns the previous one."""
+    comm = Path("/proc/self/comm")
+    previous = comm.read_text().strip()
+    comm.write_text(name)
+    return previous
 
 
 def _drain(fd: int) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.fork_server import NAME as FORK_SERVER_NAME
 from bot.launch import bot_environment
 from server.fork_server import ForkServer, ForkServerError
 from server.forked_process import fork_bot
@@ -22,6 +23,10 @@ from tests.test_server_sessions import alive, pids, wait_until
 pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _comm(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
 
 
 def _threads(pid: int) -> int:
@@ -42,6 +47,9 @@ async def test_the_real_bots_fork_server_forks_with_one_thread_and_reports_exits
         bot = await fork_bot(server, control_w, 1 << 20)
         os.close(control_w)
         assert bot.stdin is not None and bot.stderr is not None
+        # Told apart by name (the soak bench counts bots so): forks keep the command line.
+        assert _comm(server.pid) == FORK_SERVER_NAME
+        wait_until(lambda: _comm(bot.pid) != FORK_SERVER_NAME, timeout=5)
         bot.stdin.close()  # no room: a standby bot leaves quietly
         code = await asyncio.wait_for(bot.wait(), 30)
         output = await bot.stderr.read()
