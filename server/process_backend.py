@@ -57,8 +57,9 @@ class ProcessBackend:
         return server.pid if server is not None and server.running else None
 
     async def start(self) -> None:
-        """Start the fork server, then fill the warm pool."""
-        await self._ready_fork_server()
+        """Start the fork server (the first launch waits for it), fill the warm pool."""
+        if self._settings.bot_fork_server:
+            self._fork_server_starting = self._spawn(self._start_fork_server())
         for _ in range(self._settings.bot_warm_pool):
             await self._add_standby()
 

@@ -78,6 +78,7 @@ def test_killing_the_fork_server_costs_no_connect_and_no_running_bot(
     api: ApiFactory, captured_logs: LogCapture
 ) -> None:
     client = api(admin_token=ADMIN_TOKEN, bot_command=f"{STANDIN_BOT} --exit-after 1.5")
+    wait_until(lambda: len(fork_server_pids(captured_logs)) == 1, timeout=5)
     (first,) = fork_server_pids(captured_logs)
     running = client.post("/connect").json()["room"]
     running_pid = pids(client)[running]
