@@ -50,12 +50,6 @@ class ProcessBackend:
         """Standby bots waiting for a room."""
         return len(self._standby)
 
-    @property
-    def fork_server_pid(self) -> int | None:
-        """The running fork server's pid, if any."""
-        server = self._fork_server
-        return server.pid if server is not None and server.running else None
-
     async def start(self) -> None:
         """Start the fork server (the first launch waits for it), fill the warm pool."""
         if self._settings.bot_fork_server:
