@@ -53,7 +53,7 @@ class MeasuredStopVADProcessor(VADProcessor):
         await super().process_frame(frame, direction)
         event = self._sound.add(loud, voiced=self._analyzer.hears_voice)
         if event == "started":
-            await self.push_frame(UserSoundStartedFrame())
+            await self.push_frame(UserSoundStartedFrame(start_secs=self._sound.length_s))
         elif event == "stopped":
             await self.push_frame(UserSoundStoppedFrame(voiced=self._sound.voiced))
 

@@ -14,7 +14,13 @@ from pipecat.frames.frames import SystemFrame
 
 @dataclass
 class UserSoundStartedFrame(SystemFrame):
-    """A sound rose above the room's noise in the user's audio."""
+    """A sound rose above the room's noise in the user's audio.
+
+    Parameters:
+        start_secs: How long before this frame the sound's first loud audio arrived.
+    """
+
+    start_secs: float = 0.0
 
 
 @dataclass

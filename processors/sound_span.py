@@ -29,6 +29,8 @@ class SoundSpan:
         self._sounding = False
         self._reported = False
         self.voiced = False
+        # Seconds of the current sound so far, counted to the end of the last window.
+        self.length_s = 0.0
 
     def add(self, loud_windows: list[bool], voiced: bool) -> SoundEvent | None:
         """Take the next windows; `voiced` says whether the VAD hears voice now.
@@ -48,8 +50,10 @@ class SoundSpan:
                 return None
             self._sounding, self._reported, self._length = True, True, self._loud_run
             self.voiced = voiced
+            self.length_s = self._length * WINDOW_S
             return "started"
         self._length += 1
+        self.length_s = self._length * WINDOW_S
         self.voiced = self.voiced or voiced
         if self._quiet_run * WINDOW_S >= QUIET_HOLD_S:
             self._sounding = False

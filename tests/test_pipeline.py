@@ -208,7 +208,8 @@ async def test_speaking_over_the_bot_stops_it_and_the_next_answer_is_clean(call,
     cutoff = next(
         r["barge_in_cutoff_ms"] for r in call.log_records() if r.get("barge_in_cutoff_ms")
     )
-    assert 0 <= cutoff < 1500
+    # The audio paused as the sound began, before the VAD's 200 ms confirmed speech.
+    assert 0 <= cutoff < 150
     print(f"\nbarge-in: speech to interruption {speech_to_cut:.0f} ms, logged cutoff {cutoff} ms")
 
 
