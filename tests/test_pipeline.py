@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import numpy as np
 import pytest
 from loguru import logger
 from pipecat.frames.frames import (
@@ -28,6 +27,7 @@ from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
 from tests.conftest import SECRETS, Engines, quiet_logging, running_engines
 from tests.fake_transport import FakeTransport
 from tests.hearing import whole_with_one_backup
+from tests.speech import noise_burst
 
 pytestmark = pytest.mark.pipeline
 
@@ -361,9 +361,3 @@ async def test_mm_hm_does_not_interrupt_and_stays_out_of_the_context(call, speak
 
 def interruptions_since(call: Call, moment: float) -> list[float]:
     return [at for at in call.frames.times_of(InterruptionFrame) if at > moment]
-
-
-def noise_burst(secs: float) -> bytes:
-    """White noise at half scale, 16 kHz PCM16 (a cough or a door, to the VAD)."""
-    rng = np.random.default_rng(7)
-    return (rng.uniform(-0.5, 0.5, int(secs * 16000)) * 32767).astype("<i2").tobytes()
