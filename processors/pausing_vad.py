@@ -81,6 +81,11 @@ class PausingSileroVADAnalyzer(InlineSileroVADAnalyzer):
         """Seconds of audio received since the user's last voiced audio."""
         return (self._received - self._voice_ended_at) / self.sample_rate
 
+    @property
+    def hears_voice(self) -> bool:
+        """Whether Silero's last window was voice, or speech is going on."""
+        return self._vad_state != VADState.QUIET
+
     def voice_confidence(self, buffer: bytes) -> float:
         """Silero's confidence for one window; 0 for a window quiet enough to be a pause."""
         confidence = float(np.asarray(super().voice_confidence(buffer)).ravel()[0])
