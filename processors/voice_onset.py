@@ -35,7 +35,8 @@ class VoiceOnset:
         count = len(samples) // size
         if count == 0:
             return
-        windows = samples[: count * size].astype(np.float32).reshape(count, size)
+        # The last `count` whole windows: they end with the frame, as their times say.
+        windows = samples[samples.size - count * size :].astype(np.float32).reshape(count, size)
         rms = np.sqrt((windows**2).mean(axis=1))
         step = int(WINDOW_S * NS_PER_S)
         for i, loud in enumerate(rms > VOICED_RMS):
