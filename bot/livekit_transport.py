@@ -2,8 +2,8 @@
 
 Pipecat asks LiveKit for 48 kHz audio in 10 ms frames and resamples every frame in
 Python. Here the SDK hands over the pipeline's rate in frames of `frame_ms`: the
-resampling happens in LiveKit's native code, and with 20 ms frames every processor
-sees half as many audio frames (`AUDIO_IN_FRAME_MS`). The input also reports how long
+resampling happens in LiveKit's native code, and with 32 ms frames every processor
+sees a third as many audio frames (`AUDIO_IN_FRAME_MS`). The input also reports how long
 the user's audio waited in WebRTC's jitter buffer (`MeasuredLiveKitInput`).
 """
 
