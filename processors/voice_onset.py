@@ -51,7 +51,8 @@ class VoiceOnset:
         count = len(samples) // size
         if count == 0:
             return []
-        windows = samples[: count * size].astype(np.float32).reshape(count, size)
+        # The last `count` whole windows: they end with the frame, as their times say.
+        windows = samples[samples.size - count * size :].astype(np.float32).reshape(count, size)
         step = int(WINDOW_S * NS_PER_S)
         flags = []
         for i, rms in enumerate(np.sqrt((windows**2).mean(axis=1)).tolist()):
