@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from bench.compare.measure import TICKS, rss_mb
+from bench.compare.measure import TICKS, memory_mb, rss_mb
 from bench.compare.scenarios import join
 from bench.compare.systems import System, _connect
 from bench.listener.listener import Listener
@@ -60,20 +60,6 @@ def thread_cpu(pid: int) -> dict[str, float]:
             continue
         out[name] += (int(fields[11]) + int(fields[12])) / TICKS
     return out
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """RSS, PSS (shared pages split among their users) and USS (private) of `pid`, in MB."""
-    fields: dict[str, float] = defaultdict(float)
-    try:
-        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-    except OSError:
-        return {}
-    for line in lines[1:]:
-        name, value = line.split(":", 1)
-        fields[name] = int(value.split()[0]) / 1000
-    uss = fields["Private_Clean"] + fields["Private_Dirty"]
-    return {"rss": fields["Rss"], "pss": fields["Pss"], "uss": uss, "anon": fields["Anonymous"]}
 
 
 @dataclass

@@ -33,6 +33,7 @@ from typing import Any
 from livekit import api
 
 from bench.stats import percentile
+from bot.fork_server import NAME as FORK_SERVER_NAME
 from tests.conftest import SECRETS
 from tests.conversation import ConversationFailed, converse
 from tests.speech import Speaker
@@ -182,8 +183,16 @@ def _parents() -> dict[int, int]:
     return parents
 
 
+def is_fork_server(pid: int) -> bool:
+    """Whether `pid` is a bot fork server (its forks share its command line, not its name)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == FORK_SERVER_NAME
+    except OSError:
+        return False
+
+
 def bots_of(livekit_url: str) -> list[int]:
-    """Every live `python -m bot` process serving this LiveKit, whoever its parent is now."""
+    """Every live `python -m bot` bot serving this LiveKit, whoever its parent is now."""
     marker = f"LIVEKIT_URL={livekit_url}".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -194,7 +203,7 @@ def bots_of(livekit_url: str) -> list[int]:
             environ = (entry / "environ").read_bytes().split(b"\0")
             if argv[1:3] == [b"-m", b"bot"] and marker in environ:
                 found.append(int(entry.name))
-    return found
+    return [pid for pid in found if not is_fork_server(pid)]
 
 
 def describe(pid: int) -> str:
@@ -322,7 +331,8 @@ async def _soak(stack: Stack, question: bytes, report: SoakReport) -> None:
     report.sessions_left = len(await server.sessions())
     await asyncio.sleep(QUIET_S)
     report.after = footprint(server.process.pid)
-    left = set(bots_of(stack.livekit.url)) | set(report.after.children)
+    children = [pid for pid in report.after.children if not is_fork_server(pid)]
+    left = set(bots_of(stack.livekit.url)) | set(children)
     report.processes_left = [describe(pid) for pid in sorted(left)]
 
 

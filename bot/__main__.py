@@ -7,6 +7,9 @@ the bot reports on. A bot given `--control-fd` takes its configuration from the
 environment alone: the supervisor built it, and a `.env` in the working directory was
 not meant for this bot.
 
+`python -m bot --fork-server FD` imports all that once and forks such standby bots on
+request (`bot/fork_server.py`): the session server's fast way to start them.
+
 `python -m bot worker` runs a worker host instead (`bot.worker`): LiveKit's agent
 dispatch sends it rooms.
 
@@ -29,6 +32,7 @@ from bot.launch import (
     EXIT_LIVEKIT_UNREACHABLE,
     EXIT_OK,
     EXIT_USAGE,
+    FORK_SERVER_FLAG,
     ROOM_FLAG,
     STANDBY_FLAG,
     Assignment,
@@ -60,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help='load everything, then read {"room": ..., "trace_context": {...}} from stdin',
     )
+    target.add_argument(
+        FORK_SERVER_FLAG,
+        type=int,
+        metavar="FD",
+        help="import everything, then fork a standby bot per request on socket FD",
+    )
     parser.add_argument(
         CONTROL_FD_FLAG,
         type=int,
@@ -77,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_worker_host()
     args = parse_args(argv)
+    if args.fork_server is not None:
+        from bot.fork_server import serve
+        from bot.preload import preload
+
+        return serve(args.fork_server, preload, main)
     supervised = args.control_fd is not None
     try:
         control = ControlChannel(args.control_fd) if supervised else NoControl()
@@ -105,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     from bot.room import LiveKitUnreachable, run_room
 
     if args.standby:
+        from bot.preload import finish
+
+        finish()
         logger.info("Standing by for a room")
         line = sys.stdin.readline()
         if not line:

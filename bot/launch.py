@@ -4,6 +4,8 @@ A supervised bot is started as `BOT_COMMAND --standby --control-fd N`, with exac
 environment `bot_environment` builds (and no `.env` of its own), and is handed its room
 as one JSON line on standard input: `{"room": "...", "trace_context": {...}}`. A cold
 start is a standby start whose line is written at once, so both paths are the same code.
+A supervisor may instead start `BOT_COMMAND --fork-server FD` once (`bot/fork_server.py`)
+and fork bots from it: each fork continues as that standby command line would.
 The bot answers on file descriptor N (see `bot/control.py`), never through its logs.
 `python -m bot --room NAME`, run by hand, is the unsupervised form.
 """
@@ -21,6 +23,7 @@ from bot.names import NAME_RULE, is_valid_name
 from bot.settings import SERVER_ONLY_FIELDS, Settings
 
 STANDBY_FLAG = "--standby"
+FORK_SERVER_FLAG = "--fork-server"
 ROOM_FLAG = "--room"
 CONTROL_FD_FLAG = "--control-fd"
 # The hand-over line is small; anything longer is not one.
@@ -101,10 +104,26 @@ def supervised_argv(command: str, control_fd: int) -> list[str]:
 
     A leading `python` in `BOT_COMMAND` means the supervisor's own interpreter.
     """
+    return [*_argv(command), STANDBY_FLAG, CONTROL_FD_FLAG, str(control_fd)]
+
+
+def fork_server_argv(command: str, sock_fd: int) -> list[str]:
+    """The command line of a bot fork server: `BOT_COMMAND --fork-server FD`."""
+    return [*_argv(command), FORK_SERVER_FLAG, str(sock_fd)]
+
+
+def forked_argv(fork_server_args: list[str], control_fd: int) -> list[str]:
+    """A forked bot's arguments: its fork server's, as a spawned standby's would be."""
+    at = fork_server_args.index(FORK_SERVER_FLAG)
+    rest = fork_server_args[:at] + fork_server_args[at + 2 :]
+    return [*rest, STANDBY_FLAG, CONTROL_FD_FLAG, str(control_fd)]
+
+
+def _argv(command: str) -> list[str]:
     argv = shlex.split(command)
     if argv[0] in {"python", "python3"}:
         argv[0] = sys.executable
-    return [*argv, STANDBY_FLAG, CONTROL_FD_FLAG, str(control_fd)]
+    return argv
 
 
 def env_value(value: object) -> str:
@@ -132,4 +151,7 @@ def bot_environment(settings: Settings) -> dict[str, str]:
             env[name.upper()] = env_value(value)
     env["LOG_FORMAT"] = "json"
     env["PYTHONUNBUFFERED"] = "1"
+    # A bot does no linear algebra worth a thread pool, and a fork server must not
+    # have started one (OpenBLAS does on import) when it forks.
+    env["OPENBLAS_NUM_THREADS"] = "1"
     return env

@@ -2,12 +2,13 @@
 
 Pipecat asks LiveKit for 48 kHz audio in 10 ms frames and resamples every frame in
 Python. Here the SDK hands over the pipeline's rate in frames of `frame_ms`: the
-resampling happens in LiveKit's native code, and with 20 ms frames every processor
-sees half as many audio frames (`AUDIO_IN_FRAME_MS`). The input also reports how long
+resampling happens in LiveKit's native code, and with 32 ms frames every processor
+sees a third as many audio frames (`AUDIO_IN_FRAME_MS`). The input also reports how long
 the user's audio waited in WebRTC's jitter buffer (`MeasuredLiveKitInput`).
 """
 
 from livekit import rtc
+from pipecat.frames.frames import InputAudioRawFrame
 from pipecat.transports.livekit.transport import (
     LiveKitInputTransport,
     LiveKitOutputTransport,
@@ -66,7 +67,12 @@ class _RatedClient(LiveKitTransportClient):
 
 
 class _RatedInput(MeasuredLiveKitInput):
-    """Mixes participants in chunks of the stream's frame size (Pipecat's are 10 ms)."""
+    """Mixes participants in chunks of the stream's frame size (Pipecat's are 10 ms).
+
+    Each mixed frame is pushed on at once: Pipecat queues it for a task that, with no
+    input filter (the VAD is a processor of its own), only pushes it on, a task
+    wake-up and on Python 3.11 a `wait_for` task per frame.
+    """
 
     def __init__(self, *args: object, frame_ms: int, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -81,6 +87,13 @@ class _RatedInput(MeasuredLiveKitInput):
                 max_wait_ms=max(50, 3 * self._frame_ms),
             )
         await super()._push_mixed_audio(audio_frame, participant_id)
+
+    async def push_audio_frame(self, frame: InputAudioRawFrame) -> None:
+        """Push microphone audio downstream now, as Pipecat's audio task would."""
+        if self._params.audio_in_filter or not self._params.audio_in_passthrough:
+            await super().push_audio_frame(frame)
+        elif self._params.audio_in_enabled and not self._paused:
+            await self.push_frame(frame)
 
 
 class PausableLiveKitTransport(LiveKitTransport):

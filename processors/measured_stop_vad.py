@@ -8,6 +8,10 @@ real silence is longer: this processor puts the silence the analyzer measured in
 Likewise a start carries, as `start_secs`, the time since the input audio's first
 voiced sound (`VoiceOnset`): Silero misses a word's first sounds ("St-" in "Stop"),
 which the user heard themselves say.
+
+It also reports sounds as they begin and end (`UserSoundStartedFrame`,
+`UserSoundStoppedFrame`), before the VAD has decided whether they are speech, so the
+bot's audio can pause the moment the user makes one.
 """
 
 import time
@@ -23,23 +27,35 @@ from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameDirection
 
 from processors.pausing_vad import PausingSileroVADAnalyzer
+from processors.sound_frames import UserSoundStartedFrame, UserSoundStoppedFrame
+from processors.sound_span import SoundSpan
 from processors.voice_onset import NS_PER_S, VoiceOnset
 
 
 class MeasuredStopVADProcessor(VADProcessor):
-    """`VADProcessor` whose stops and starts carry measured `stop_secs` and `start_secs`."""
+    """`VADProcessor` with measured `stop_secs` and `start_secs`, and sound frames."""
 
     def __init__(self, *, vad_analyzer: PausingSileroVADAnalyzer, **kwargs: Any) -> None:
         """Initialize the processor; arguments as `VADProcessor`."""
         super().__init__(vad_analyzer=vad_analyzer, **kwargs)
         self._analyzer = vad_analyzer
         self._onset = VoiceOnset()
+        self._sound = SoundSpan()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Note the input audio's loudness, then analyze it as `VADProcessor` does."""
-        if isinstance(frame, InputAudioRawFrame):
-            self._onset.add(time.monotonic_ns(), frame.audio, frame.sample_rate, frame.num_channels)
+        """Analyze audio as `VADProcessor` does, and report where sounds begin and end."""
+        if not isinstance(frame, InputAudioRawFrame):
+            await super().process_frame(frame, direction)
+            return
+        loud = self._onset.add(
+            time.monotonic_ns(), frame.audio, frame.sample_rate, frame.num_channels
+        )
         await super().process_frame(frame, direction)
+        event = self._sound.add(loud, voiced=self._analyzer.hears_voice)
+        if event == "started":
+            await self.push_frame(UserSoundStartedFrame(start_secs=self._sound.length_s))
+        elif event == "stopped":
+            await self.push_frame(UserSoundStoppedFrame(voiced=self._sound.voiced))
 
     async def broadcast_frame(self, frame_cls: type[Frame], **kwargs: Any) -> None:
         """Broadcast a frame; a VAD stop or start with the silence or voice measured."""

@@ -4,12 +4,14 @@ With the bot silent, the first sign of speech (the VAD, or a transcript the VAD 
 starts the user's turn, and with it an interruption of whatever the bot was preparing.
 
 While the bot talks, a sound is not yet a turn: it may be a cough, a door, or "mm-hm".
-The bot's audio pauses at once (as fast as a real barge-in would stop it) and the words
-decide:
+The bot's audio pauses as soon as the sound begins (`UserSoundStartedFrame`, before the
+VAD has confirmed anything) and the words decide:
 - at least `min_words` words that are not backchannels start the turn, which
   interrupts the paused reply for good;
 - a transcript of backchannels only is dropped from the user's aggregation and the
   bot plays on at once;
+- a sound the VAD never took for speech, in which Silero heard no voice at all (a
+  cough, a door), resumes the bot as soon as it ends;
 - no transcript within `false_interruption_timeout` of the sound ending (or a sound that
   goes on for `max_pause` without words) resumes the bot where it paused.
 
@@ -35,6 +37,7 @@ from pipecat.turns.user_start import BaseUserTurnStartStrategy
 
 from processors.backchannel import normalize, real_words
 from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
+from processors.sound_frames import UserSoundStartedFrame, UserSoundStoppedFrame
 
 DEFAULT_MAX_PAUSE_S = 6.0
 
@@ -69,6 +72,8 @@ class OverlapUserTurnStartStrategy(BaseUserTurnStartStrategy):
         self._max_pause = max_pause
         self._bot_speaking = False
         self._paused = False
+        # Paused on a sound the VAD has not (yet) taken for speech.
+        self._on_sound_only = False
         self._final_words = 0
         self._resume_task: asyncio.Task | None = None
         self._max_pause_task: asyncio.Task | None = None
@@ -94,6 +99,15 @@ class OverlapUserTurnStartStrategy(BaseUserTurnStartStrategy):
             self._bot_speaking = True
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
+        elif isinstance(frame, UserSoundStartedFrame):
+            if self._overlapping and self._enable_interruptions and self._resume_after:
+                await self._pause(on_sound_only=True)
+        elif isinstance(frame, UserSoundStoppedFrame):
+            if self._paused and self._on_sound_only:
+                if frame.voiced:
+                    await self._restart_resume_timer(self._resume_after)
+                else:
+                    await self._resume()
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             return await self._on_voice_started()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
@@ -110,14 +124,20 @@ class OverlapUserTurnStartStrategy(BaseUserTurnStartStrategy):
         if not self._resume_after:
             return ProcessFrameResult.CONTINUE
         await self._cancel_resume_timer()
-        if not self._paused:
-            self._paused = True
-            self._final_words = 0
-            await self.push_frame(PausePlayoutFrame())
-            self._max_pause_task = self.task_manager.create_task(
-                self._resume_later(self._max_pause), f"{self}::max_pause"
-            )
+        await self._pause(on_sound_only=False)
         return ProcessFrameResult.CONTINUE
+
+    async def _pause(self, *, on_sound_only: bool) -> None:
+        if self._paused:
+            self._on_sound_only = self._on_sound_only and on_sound_only
+            return
+        self._on_sound_only = on_sound_only
+        self._paused = True
+        self._final_words = 0
+        await self.push_frame(PausePlayoutFrame())
+        self._max_pause_task = self.task_manager.create_task(
+            self._resume_later(self._max_pause), f"{self}::max_pause"
+        )
 
     async def _on_transcript(
         self, frame: TranscriptionFrame | InterimTranscriptionFrame

@@ -19,6 +19,15 @@ VAD as it was.
 
 It also measures the silence it stopped on (`silence_secs`): from the end of the last
 voiced 10 ms of audio to the moment of the stop.
+
+Silero costs ~0.2 ms a window warm but ~0.8 ms when it runs only every 32 ms (its
+weights are out of the cache by then), a third of the bot's Python CPU while it only
+listens. A window below `SILENT_DBFS` while the VAD is quiet (and not within a pause it
+may resume from) is silence without asking Silero: digital silence from a muted or
+noise-suppressed microphone, or a silent room. Silero's state then stays as the last
+quiet window it scored left it (the spell starts at least the resume time after the
+last words), so the next words are scored as they would be after a short silence. With
+no loudness gate (`min_volume` 0) Pipecat's loudness of each window is skipped too.
 """
 
 from typing import Any
@@ -32,6 +41,8 @@ QUIET_DB = 30.0
 # The end of the user's voice: the last 10 ms within this much of their speech level.
 VOICED_DB = 20.0
 QUIET_CONFIDENCE = 0.95
+# Below this a window is silence, not speech (speech's quietest sounds are ~-45 dBFS).
+SILENT_DBFS = -60.0
 # The user's speech level: a moving average over speech windows, about the last 0.3 s.
 SPEECH_LEVEL_WEIGHT = 0.1
 BLOCK_SECS = 0.01
@@ -56,16 +67,20 @@ def _voiced_length(window: np.ndarray, floor: float, sample_rate: int) -> int:
 class PausingSileroVADAnalyzer(InlineSileroVADAnalyzer):
     """`SileroVADAnalyzer` with an early stop, an instant resume after it, quiet windows."""
 
-    def __init__(self, *, resume_secs: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *, resume_secs: float, silent_dbfs: float = SILENT_DBFS, **kwargs: Any
+    ) -> None:
         """Initialize the analyzer.
 
         Args:
             resume_secs: How long after a reported stop voice resumes the same speech
                 without `start_secs` of confirmation (0: never).
+            silent_dbfs: Windows below this level while quiet skip Silero (-inf: none).
             **kwargs: Passed to `SileroVADAnalyzer` (params with the short stop_secs).
         """
         super().__init__(**kwargs)
         self._resume_secs = resume_secs
+        self._silent_rms = 32768 * 10 ** (silent_dbfs / 20)
         self._stopped_at: int | None = None
         self._last_state = VADState.QUIET
         self._last_confidence = 0.0
@@ -81,16 +96,26 @@ class PausingSileroVADAnalyzer(InlineSileroVADAnalyzer):
         """Seconds of audio received since the user's last voiced audio."""
         return (self._received - self._voice_ended_at) / self.sample_rate
 
+    @property
+    def hears_voice(self) -> bool:
+        """Whether Silero's last window was voice, or speech is going on."""
+        return self._vad_state != VADState.QUIET
+
     def voice_confidence(self, buffer: bytes) -> float:
         """Silero's confidence for one window; 0 for a window quiet enough to be a pause."""
-        confidence = float(np.asarray(super().voice_confidence(buffer)).ravel()[0])
         samples = np.frombuffer(buffer, dtype=np.int16)
-        quiet = rms(samples) < self._speech_level * 10 ** (-QUIET_DB / 20)
+        level = rms(samples)
+        if level < self._silent_rms and self._vad_state == VADState.QUIET and not self._resumes():
+            self._scored += samples.size
+            self._last_confidence = 0.0
+            return 0.0
+        confidence = float(np.asarray(super().voice_confidence(buffer)).ravel()[0])
+        quiet = level < self._speech_level * 10 ** (-QUIET_DB / 20)
         in_speech = self._vad_state != VADState.QUIET or self._resumes()
         if quiet and confidence < QUIET_CONFIDENCE and in_speech:
             confidence = 0.0
         if confidence >= self.params.confidence:
-            self._speech_level += SPEECH_LEVEL_WEIGHT * (rms(samples) - self._speech_level)
+            self._speech_level += SPEECH_LEVEL_WEIGHT * (level - self._speech_level)
             floor = self._speech_level * 10 ** (-VOICED_DB / 20)
             voiced = _voiced_length(samples, floor, self.sample_rate)
             if voiced:
@@ -98,6 +123,10 @@ class PausingSileroVADAnalyzer(InlineSileroVADAnalyzer):
         self._scored += samples.size
         self._last_confidence = confidence
         return confidence
+
+    def _get_smoothed_volume(self, audio: bytes) -> float:
+        # Speech needs volume >= min_volume; at 0 any volume passes, so skip computing it.
+        return 1.0 if self.params.min_volume <= 0 else super()._get_smoothed_volume(audio)
 
     def _run_analyzer(self, buffer: bytes) -> VADState:
         self._received += len(buffer) // 2

@@ -36,6 +36,7 @@ from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_output import BaseOutputTransport
 
 from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
+from processors.sound_frames import UserSoundStartedFrame, UserSoundStoppedFrame
 from processors.transport_delay_frame import TransportDelayFrame
 from processors.turn_histograms import observe_turn
 
@@ -105,6 +106,8 @@ class TurnMetricsObserver(BaseObserver):
         # bot's audio after it was written.
         self._uplink_ns = 0
         self._downlink_ns = 0
+        # When the sound going on in the user's audio began (it pauses the bot at once).
+        self._sound_at: int | None = None
         self._bot_speaking = False
         self._register_event_handler("on_turn_metrics")
 
@@ -114,6 +117,12 @@ class TurnMetricsObserver(BaseObserver):
         if isinstance(frame, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame)):
             if data.first_push and data.direction == FrameDirection.DOWNSTREAM:
                 await self._on_vad(frame, at)
+        elif isinstance(frame, UserSoundStartedFrame):
+            if data.first_push:
+                self._sound_at = at - int(frame.start_secs * NS_PER_S)
+        elif isinstance(frame, UserSoundStoppedFrame):
+            if data.first_push:
+                self._sound_at = None
         elif isinstance(frame, TransportDelayFrame):
             if data.first_push:
                 self._uplink_ns = int(frame.uplink_s * NS_PER_S)
@@ -155,7 +164,11 @@ class TurnMetricsObserver(BaseObserver):
             # Whatever a preemptive reply did so far answered too little.
             self._early = _Turn(number=0)
         elif self._bot_speaking and self._turn and self._turn.barge_in_speech_at is None:
-            self._turn.barge_in_speech_at = at - int(frame.start_secs * NS_PER_S)
+            # The speech began with the sound it is part of, if that began earlier.
+            speech_at = at - int(frame.start_secs * NS_PER_S)
+            if self._sound_at is not None:
+                speech_at = min(speech_at, self._sound_at)
+            self._turn.barge_in_speech_at = speech_at - self._uplink_ns
 
     async def _on_bot_speech(self, frame: Any, at: int) -> None:
         if isinstance(frame, BotStartedSpeakingFrame):
@@ -166,15 +179,16 @@ class TurnMetricsObserver(BaseObserver):
                 self._turn = self._new_turn()
             self._first("first_audio_sent_at", at + self._downlink_ns)
         elif isinstance(frame, PausePlayoutFrame) and self._turn is not None:
-            # Audio halts here; it is a barge-in only if the reply does not resume.
-            self._first("halted_at", at)
+            # Audio halts here, as the listener hears it a downlink later; it is a
+            # barge-in only if the reply does not resume.
+            self._first("halted_at", at + self._downlink_ns)
         elif isinstance(frame, ResumePlayoutFrame) and self._turn is not None:
             self._turn.barge_in_speech_at = self._turn.halted_at = None
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
             if self._turn is not None:
                 if self._turn.barge_in_speech_at is not None:
-                    self._first("halted_at", at)
+                    self._first("halted_at", at + self._downlink_ns)
                 else:
                     self._turn.halted_at = None
                 await self._report()

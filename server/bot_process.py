@@ -1,28 +1,28 @@
-"""One bot child process: spawned as `bot/launch.py` defines, its pipes read, reaped."""
+"""One bot process: spawned as `bot/launch.py` defines or forked, its pipes read, reaped."""
 
 import asyncio
-import json
 import os
 import signal
 from asyncio.subprocess import PIPE, Process
-
-from loguru import logger
 
 from bot.control import ControlMessage
 from bot.launch import Assignment, supervised_argv
 from server.bot_backend import Pool
 from server.bot_status import BotStatus
+from server.fork_server import ForkServer
+from server.forked_process import ForkedProcess, fork_bot
+from server.log_relay import MAX_LINE_BYTES, LogRelay
 
-_MAX_LINE_BYTES = 1 << 20
-_RECORD_FIELDS = {"ts", "level", "logger", "function", "message"}
-_LEVELS = {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"}
 # After the bot exits, how long its pipes may stay open (a stray grandchild) before
 # the readers give up on them.
 _PIPES_CLOSE_TIMEOUT_S = 1.0
 
 
 class BotProcess:
-    """A supervised `BOT_COMMAND --standby --control-fd N` child and what it reported.
+    """A supervised `BOT_COMMAND --standby --control-fd N` process and what it reported.
+
+    It is this server's child, or a fork of the fork server (`server/fork_server.py`)
+    that continues as that same command line would, with the same pipes and session.
 
     The bot reports on its own pipe (`status`); its log lines are only relayed, tagged
     with the room, through this server's redacting sink. The child runs in a new
@@ -34,8 +34,8 @@ class BotProcess:
     def __init__(self, command: str, env: dict[str, str], **log_context: str) -> None:
         self._command = command
         self._env = env
-        self._log = logger.bind(source="bot", **log_context)
-        self._process: Process | None = None
+        self._relay = LogRelay(source="bot", **log_context)
+        self._process: Process | ForkedProcess | None = None
         self._readers: list[asyncio.Task[None]] = []
         self.status = BotStatus()
         self.stop_requested = False
@@ -52,20 +52,28 @@ class BotProcess:
         """The exit status once the child has been reaped; negative for a signal."""
         return self._process.returncode if self._process else None
 
-    async def start(self) -> None:
-        """Spawn the child; raises OSError when the command cannot be started."""
+    async def start(self, fork_server: ForkServer | None = None) -> None:
+        """Spawn the child, or fork it from `fork_server`.
+
+        Raises:
+            OSError: the command cannot be started.
+            ForkServerError: the fork server could not fork it.
+        """
         control_read, control_write = os.pipe()
         try:
-            self._process = await asyncio.create_subprocess_exec(
-                *supervised_argv(self._command, control_write),
-                stdin=PIPE,
-                stdout=PIPE,
-                stderr=PIPE,
-                pass_fds=(control_write,),
-                env=self._env,
-                start_new_session=True,
-                limit=_MAX_LINE_BYTES,
-            )
+            if fork_server is not None:
+                self._process = await fork_bot(fork_server, control_write, MAX_LINE_BYTES)
+            else:
+                self._process = await asyncio.create_subprocess_exec(
+                    *supervised_argv(self._command, control_write),
+                    stdin=PIPE,
+                    stdout=PIPE,
+                    stderr=PIPE,
+                    pass_fds=(control_write,),
+                    env=self._env,
+                    start_new_session=True,
+                    limit=MAX_LINE_BYTES,
+                )
         except BaseException:
             os.close(control_read)
             raise
@@ -73,8 +81,8 @@ class BotProcess:
             os.close(control_write)
         assert self._process.stdout and self._process.stderr
         self._readers = [
-            asyncio.create_task(self._relay(self._process.stdout, "INFO")),
-            asyncio.create_task(self._relay(self._process.stderr, "WARNING")),
+            asyncio.create_task(self._relay.relay(self._process.stdout, "INFO")),
+            asyncio.create_task(self._relay.relay(self._process.stderr, "WARNING")),
             asyncio.create_task(self._read_control(control_read)),
         ]
 
@@ -85,7 +93,7 @@ class BotProcess:
             BrokenPipeError, ConnectionResetError: the bot has already exited.
         """
         assert self._process and self._process.stdin
-        self._log = self._log.bind(room=assignment.room)
+        self._relay.log = self._relay.log.bind(room=assignment.room)
         self._process.stdin.write(assignment.to_line())
         try:
             await self._process.stdin.drain()
@@ -109,12 +117,13 @@ class BotProcess:
         try:
             return await asyncio.wait_for(asyncio.shield(self._process.wait()), grace_s)
         except TimeoutError:
-            self._log.warning(f"Bot did not stop within {grace_s:.1f}s of SIGTERM; killing it")
+            log = self._relay.log
+            log.warning(f"Bot did not stop within {grace_s:.1f}s of SIGTERM; killing it")
             self._signal(signal.SIGKILL)
             return await self._process.wait()
 
     def _signal(self, sig: signal.Signals) -> None:
-        # Only while unreaped: after that the pid may belong to someone else.
+        # Only while its exit is unknown: after that the pid may belong to someone else.
         if self._process and self._process.returncode is None:
             try:
                 os.killpg(self._process.pid, sig)
@@ -124,7 +133,7 @@ class BotProcess:
     async def _read_control(self, fd: int) -> None:
         """Apply each control message the bot writes until it closes its end."""
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=_MAX_LINE_BYTES, loop=loop)
+        reader = asyncio.StreamReader(limit=MAX_LINE_BYTES, loop=loop)
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(fd, "rb", 0)
         )
@@ -133,40 +142,11 @@ class BotProcess:
                 try:
                     message = ControlMessage.from_line(line)
                 except ValueError:
-                    self._log.warning("Ignored a malformed control message from the bot")
+                    self._relay.log.warning("Ignored a malformed control message from the bot")
                     continue
                 self.status.apply(message)
         except ValueError:
-            self._log.warning(f"The bot's control channel sent a line over {_MAX_LINE_BYTES} bytes")
+            log = self._relay.log
+            log.warning(f"The bot's control channel sent a line over {MAX_LINE_BYTES} bytes")
         finally:
             transport.close()
-
-    async def _relay(self, stream: asyncio.StreamReader, plain_level: str) -> None:
-        """Re-log each line the bot writes, tagged with the session, through our sink."""
-        while True:
-            try:
-                line = await stream.readline()
-            except ValueError:
-                self._log.warning(f"Dropped a bot log line over {_MAX_LINE_BYTES} bytes")
-                continue
-            if not line:
-                return
-            self._relay_line(line.decode(errors="replace").rstrip(), plain_level)
-
-    def _relay_line(self, text: str, plain_level: str) -> None:
-        if not text:
-            return
-        try:
-            record = json.loads(text)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict):
-            # Not one of the bot's JSON records: an interpreter error or a library's print.
-            self._log.log(plain_level, text)
-            return
-        level = str(record.get("level", "INFO")).upper()
-        extras = {k: v for k, v in record.items() if k not in _RECORD_FIELDS}
-        extras.pop("room", None)
-        self._log.bind(**extras).log(
-            level if level in _LEVELS else "INFO", str(record.get("message", ""))
-        )

@@ -4,6 +4,12 @@ Every bot starts the same way (`bot/launch.py`): loaded and waiting for its assi
 line. A cold start writes that line at once; a warm one hands it to a bot that has
 already imported the pipeline, so a new conversation's bot joins without the import
 time. A standby bot that dies is replaced, with backoff.
+
+With BOT_FORK_SERVER (the default), bots are not spawned but forked from a fork server
+that imported everything once (`server/fork_server.py`): a start costs a fork instead
+of 1-2 s of imports, and the imported code and objects are shared between all bots.
+A fork server that dies is started again on the next launch; one that cannot start
+(a BOT_COMMAND without `--fork-server`) leaves bots spawned, retried with backoff.
 """
 
 import asyncio
@@ -15,9 +21,10 @@ from loguru import logger
 from bot.launch import Assignment, bot_environment
 from bot.settings import Settings
 from server.bot_process import BotProcess
+from server.fork_server import ForkServer, ForkServerError
 from server.server_metrics import ServerMetrics
 
-# A standby bot that keeps dying is restarted ever more slowly, up to this.
+# A standby bot or a fork server that keeps dying is restarted ever more slowly, up to this.
 STANDBY_RESTART_MAX_S = 60.0
 
 
@@ -33,6 +40,10 @@ class ProcessBackend:
         self._closed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._watchers: dict[BotProcess, asyncio.Task[None]] = {}
+        self._fork_server: ForkServer | None = None
+        self._fork_server_starting: asyncio.Task[None] | None = None
+        self._fork_server_retry_at = 0.0
+        self._fork_server_backoff_s = 1.0
 
     @property
     def standby_count(self) -> int:
@@ -40,7 +51,9 @@ class ProcessBackend:
         return len(self._standby)
 
     async def start(self) -> None:
-        """Fill the warm pool."""
+        """Start the fork server (the first launch waits for it), fill the warm pool."""
+        if self._settings.bot_fork_server:
+            self._fork_server_starting = self._spawn(self._start_fork_server())
         for _ in range(self._settings.bot_warm_pool):
             await self._add_standby()
 
@@ -59,8 +72,7 @@ class ProcessBackend:
                 return standby
             except (BrokenPipeError, ConnectionResetError):
                 log.warning("The standby bot was gone; starting one")
-        bot = BotProcess(self._settings.bot_command, self._env, room=assignment.room)
-        await bot.start()
+        bot = await self._start_bot(room=assignment.room)
         try:
             await bot.assign(assignment)
         except (BrokenPipeError, ConnectionResetError):
@@ -68,11 +80,69 @@ class ProcessBackend:
         return bot
 
     async def close(self) -> None:
-        """Stop refilling the pool and stop the standby bots; idempotent."""
+        """Stop refilling the pool and stop the standby bots; idempotent.
+
+        The fork server stays while bots it forked run (it alone learns their exit
+        status); the session manager calls this again once they have all exited.
+        """
         self._closed.set()
         standby, self._standby = self._standby, []
         await asyncio.gather(*(bot.stop(self._settings.bot_stop_grace_s) for bot in standby))
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._fork_server is not None and not self._fork_server.live_children:
+            await self._fork_server.close()
+
+    async def _start_bot(self, **log_context: str) -> BotProcess:
+        """A started bot, forked when a fork server is ready, else spawned.
+
+        Raises:
+            OSError: the bot command could not be started.
+        """
+        bot = BotProcess(self._settings.bot_command, self._env, **log_context)
+        # A second try, when the first found the fork server dead, goes to its successor.
+        for _ in range(2):
+            fork_server = await self._ready_fork_server()
+            if fork_server is None:
+                break
+            try:
+                await bot.start(fork_server)
+                return bot
+            except ForkServerError as e:
+                if fork_server.running:
+                    logger.warning(f"Spawning a bot instead: {e}")
+                    break
+        await bot.start()
+        return bot
+
+    async def _ready_fork_server(self) -> ForkServer | None:
+        """The running fork server, (re)starting it when due; None to spawn instead."""
+        if not self._settings.bot_fork_server or self._closed.is_set():
+            return None
+        server = self._fork_server
+        starting = self._fork_server_starting
+        if (server is None or not server.running) and (starting is None or starting.done()):
+            if asyncio.get_running_loop().time() < self._fork_server_retry_at:
+                return None
+            starting = self._fork_server_starting = self._spawn(self._start_fork_server())
+        if starting is not None and not starting.done():
+            await asyncio.shield(starting)
+        server = self._fork_server
+        return server if server is not None and server.running else None
+
+    async def _start_fork_server(self) -> None:
+        if self._fork_server is not None:
+            await self._fork_server.close()
+        server = self._fork_server = ForkServer(self._settings.bot_command, self._env)
+        try:
+            took = await server.start(self._settings.bot_start_timeout_s)
+        except (OSError, ForkServerError) as e:
+            backoff = self._fork_server_backoff_s
+            logger.warning(f"Bots will be spawned: the fork server did not start ({e})")
+            self._fork_server_retry_at = asyncio.get_running_loop().time() + backoff
+            self._fork_server_backoff_s = min(backoff * 2, STANDBY_RESTART_MAX_S)
+            return
+        self._fork_server_backoff_s = 1.0
+        logger.bind(pid=server.pid).info(f"Fork server ready after {took:.2f}s")
 
     def _take_standby(self) -> BotProcess | None:
         """A live standby bot, if any; a replacement starts warming at once."""
@@ -88,9 +158,8 @@ class ProcessBackend:
     async def _add_standby(self) -> None:
         if self._closed.is_set():
             return
-        bot = BotProcess(self._settings.bot_command, self._env)
         try:
-            await bot.start()
+            bot = await self._start_bot()
         except OSError as e:
             logger.error(f"Could not start a standby bot: {e.strerror or e}")
             return

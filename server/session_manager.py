@@ -172,6 +172,7 @@ class SessionManager:
         grace = self._settings.bot_stop_grace_s
         await asyncio.gather(*(s.bot.stop(grace) for s in cut if s.bot is not None))
         await asyncio.gather(*self._supervisors, return_exceptions=True)
+        await self._backend.close()  # again, now that no bot needs what it keeps
 
     async def _supervise(self, session: Session, bot: BotHandle) -> None:
         """Watch one bot from launch to exit, then free its slot."""

@@ -24,9 +24,12 @@ drop what it holds of it.
 """
 
 import asyncio
+import functools
+import ssl
 import sys
 from typing import Any
 
+import httpx2
 from loguru import logger
 from openai import (
     APIConnectionError,
@@ -67,6 +70,16 @@ def retries_allowed(status: int) -> int:
     if status >= 500:
         return SERVER_ERROR_RETRIES
     return 0
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS context every LLM client in this process shares.
+
+    Building one reads the CA store (~50 ms of CPU), which a client would otherwise do
+    each time; the bot's fork server builds it once for all the bots it forks.
+    """
+    return httpx2.create_ssl_context()
 
 
 class _PolicyAsyncOpenAI(AsyncOpenAI):
@@ -179,7 +192,7 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
             default_headers=default_headers,
             max_retries=RATE_LIMIT_RETRIES,
             timeout=Timeout(self._timeout_s, connect=min(CONNECT_TIMEOUT_S, self._timeout_s)),
-            http_client=DefaultAsyncHttpxClient(),
+            http_client=DefaultAsyncHttpxClient(verify=tls_context()),
         )
 
     def build_chat_completion_params(self, params_from_context: Any) -> dict:

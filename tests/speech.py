@@ -5,6 +5,8 @@ import subprocess
 import wave
 from pathlib import Path
 
+import numpy as np
+
 
 def read_pcm(path: Path) -> bytes:
     with wave.open(str(path)) as wav:
@@ -45,3 +47,9 @@ def with_pause(first: bytes, second: bytes, pause_s: float, threshold: int = 500
     while end and abs(samples[end - 1]) <= threshold:
         end -= 1
     return first[: end * 2] + bytes(int(pause_s * 16000) * 2) + second
+
+
+def noise_burst(secs: float) -> bytes:
+    """White noise at half scale, 16 kHz PCM16 (a cough or a door, to the VAD)."""
+    rng = np.random.default_rng(7)
+    return (rng.uniform(-0.5, 0.5, int(secs * 16000)) * 32767).astype("<i2").tobytes()

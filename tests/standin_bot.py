@@ -3,7 +3,8 @@
 It is launched exactly as the real bot is (`bot/launch.py`): `--standby --control-fd N`,
 its assignment as one JSON line on stdin, "joined"/"ended"/"error" on the control pipe.
 It logs JSON lines to stderr as the real bot does, one record listing its environment's
-variable names and one with the assignment it received.
+variable names and one with the assignment it received. Like the real bot, it can
+be a fork server (`--fork-server FD`), each fork then running as a standby stand-in.
 """
 
 import argparse
@@ -11,10 +12,11 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 from bot.control import ControlChannel, NoControl
-from bot.launch import Assignment
+from bot.launch import FORK_SERVER_FLAG, Assignment
 
 SILENT = "--silent" in sys.argv
 
@@ -39,6 +41,7 @@ def main() -> int:
     parser.add_argument("--exit-after", type=float, default=None)
     parser.add_argument("--quote-secret", action="store_true")
     parser.add_argument("--silent", action="store_true", help="write no log line at all")
+    parser.add_argument("--preload-thread", action="store_true", help="(fork server) a thread")
     parser.add_argument("--turns", type=int, default=0, help="turn metrics to record on joining")
     args = parser.parse_args()
     if args.ignore_sigterm:
@@ -75,6 +78,12 @@ def main() -> int:
     return 0
 
 
+def preload() -> None:
+    """What the stand-in's fork server loads: nothing, or a thread it must not fork with."""
+    if "--preload-thread" in sys.argv:
+        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+
+
 def record_turns(count: int) -> None:
     """Add `count` turns to the Prometheus histograms, as the real bot's observer does."""
     from processors.turn_histograms import observe_turn
@@ -84,4 +93,9 @@ def record_turns(count: int) -> None:
 
 
 if __name__ == "__main__":
+    if FORK_SERVER_FLAG in sys.argv:
+        from bot.fork_server import serve
+
+        fd = int(sys.argv[sys.argv.index(FORK_SERVER_FLAG) + 1])
+        sys.exit(serve(fd, preload, main))
     sys.exit(main())

@@ -32,6 +32,7 @@ def test_quick_compare_has_every_figure(tmp_path: Path) -> None:
         level = result["concurrency"][system]["2"]
         assert level["failures"] == 0 and level["cpu_per_session_pct"] > 0
         assert level["rss_per_session_mb"] > 20
+        assert 0 < level["pss_per_session_mb"] <= level["rss_per_session_mb"]
     rounds = result["turn_taking"][THEIRS_MATCHED]
     # One round of each, every one heard through (a failed round has no record).
     assert {name: len(rounds[name]) for name in SCENARIOS} == dict.fromkeys(SCENARIOS, 1)

@@ -80,7 +80,8 @@ def test_every_figure_present_or_the_run_fails() -> None:
     whole = asdict(score_overlap(REPLY, REPLY, _loud((9.0, 10.3), (11.5, 14.0)), ONSET))
     plays_on = asdict(score_overlap(REPLY, REPLY, _loud((9.0, 14.0)), ONSET))
     complete = {
-        "cough": [whole],
+        "cough": [plays_on],
+        "wordless": [whole],
         "mm-hm": [plays_on],
         "stop": [{"barge_in_ms": 420.0, "answered": True, "heard": [1, 1, 3, 2, 2]}],
         "mid-thought": [asdict(score_mid_thought(tone.code(BOOKED), 5.8, 5.0, 5.8))],
@@ -88,9 +89,9 @@ def test_every_figure_present_or_the_run_fails() -> None:
     assert set(complete) == set(SCENARIOS)
     assert missing(_results({"ours": complete, "theirs": complete})) == []
     table = turn_taking_table(_results({"ours": complete}))
-    assert "| cough: reply heard whole, in order (rounds) | 1/1 |" in table
+    assert "| wordless voice: reply heard whole, in order (rounds) | 1/1 |" in table
     # A system that never paused has no pause time, which is not a missing figure.
-    assert missing(_results({"ours": {**complete, "cough": [plays_on]}})) == []
+    assert missing(_results({"ours": {**complete, "wordless": [plays_on]}})) == []
     # A scenario whose every round failed, or a barge-in never timed, is.
     failed = missing(_results({"ours": complete, "theirs": {**complete, "stop": [None]}}))
     assert failed and all(gap.endswith(": theirs") for gap in failed)

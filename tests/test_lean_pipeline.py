@@ -1,13 +1,22 @@
 """Microphone audio goes no further than it must, and observers get only what they read."""
 
 import asyncio
+from collections.abc import AsyncGenerator
 
 import pytest
-from pipecat.frames.frames import EndFrame, Frame, InputAudioRawFrame, TextFrame
+from pipecat.frames.frames import (
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    OutputAudioRawFrame,
+    TextFrame,
+    TTSAudioRawFrame,
+)
 from pipecat.observers.base_observer import BaseObserver, FrameProcessed, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.services.tts_service import TTSService
 from pipecat.tests.utils import run_test
 from pipecat.workers.runner import WorkerRunner
 
@@ -16,6 +25,7 @@ from processors.lean_worker_observer import use_lean_observer
 
 pytestmark = pytest.mark.unit
 AUDIO = InputAudioRawFrame(audio=bytes(640), sample_rate=16000, num_channels=1)
+PLAYED = OutputAudioRawFrame(audio=bytes(960), sample_rate=24000, num_channels=1)
 
 
 async def test_input_audio_ends_there_and_everything_else_passes() -> None:
@@ -40,6 +50,10 @@ class AudioRecorder(Recorder):
     observes_input_audio = True
 
 
+class PlayedAudioRecorder(Recorder):
+    observes_output_audio = True
+
+
 class ProcessRecorder(Recorder):
     def __init__(self) -> None:
         super().__init__()
@@ -55,10 +69,14 @@ class Passing(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-async def observe(*observers: BaseObserver) -> None:
+async def observe(
+    *observers: BaseObserver,
+    processors: list[FrameProcessor] | None = None,
+    frames: tuple[Frame, ...] = (AUDIO, PLAYED, TextFrame("hello")),
+) -> None:
     """Send microphone audio and a text frame through two processors, lean observer on."""
     worker = PipelineWorker(
-        Pipeline([Passing(), Passing()]),
+        Pipeline(processors or [Passing(), Passing()]),
         observers=list(observers),
         enable_rtvi=False,
         cancel_on_idle_timeout=False,
@@ -72,7 +90,7 @@ async def observe(*observers: BaseObserver) -> None:
 
     async def feed() -> None:
         await asyncio.wait_for(started.wait(), 10)
-        for frame in (AUDIO, TextFrame("hello"), EndFrame()):
+        for frame in (*frames, EndFrame()):
             await worker.queue_frame(frame)
 
     runner = WorkerRunner(handle_sigint=False, handle_sigterm=False)
@@ -94,3 +112,22 @@ async def test_an_observer_that_reads_microphone_audio_gets_it() -> None:
     audio = AudioRecorder()
     await observe(audio)
     assert InputAudioRawFrame in audio.pushed and TextFrame in audio.pushed
+
+
+async def test_played_audio_reaches_only_an_observer_that_reads_it() -> None:
+    plain, played = Recorder(), PlayedAudioRecorder()
+    await observe(plain)
+    await observe(played)
+    assert OutputAudioRawFrame not in plain.pushed and TextFrame in plain.pushed
+    assert OutputAudioRawFrame in played.pushed
+
+
+async def test_a_tts_services_audio_still_reaches_every_observer() -> None:
+    class Voice(TTSService):
+        async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
+            yield None
+
+    plain = Recorder()
+    spoken = TTSAudioRawFrame(bytes(960), 24000, 1)
+    await observe(plain, processors=[Voice(sample_rate=24000), Passing()], frames=(spoken,))
+    assert plain.pushed.count(TTSAudioRawFrame) == 1  # from the TTS only, not once played

@@ -100,3 +100,37 @@ async def test_the_stop_frame_carries_the_measured_silence(speak: Callable[[str]
     (stop,) = [f for f in down if isinstance(f, VADUserStoppedSpeakingFrame)]
     # Not the configured pause: the silence heard, which Silero's lag makes longer.
     assert PAUSE.stop_secs < stop.stop_secs <= 0.15
+
+
+async def starts(analyzer: SileroVADAnalyzer, audio: bytes) -> list[int]:
+    """Feed 32 ms frames; the sample at which each speech start was confirmed."""
+    analyzer.set_sample_rate(RATE)
+    out, previous, frame = [], VADState.QUIET, 512
+    for start in range(0, len(audio) // 2, frame):
+        state = await analyzer.analyze_audio(audio[start * 2 : (start + frame) * 2])
+        if state == VADState.SPEAKING and previous != VADState.SPEAKING:
+            out.append(start + frame)
+        previous = state
+    return out
+
+
+async def test_words_after_a_silent_spell_are_heard_as_soon_without_silero_in_the_silence(
+    speak: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    words = speak("Stop, please.")
+    silero = SileroVADAnalyzer.voice_confidence
+    for lead in (np.zeros(2 * RATE, dtype=np.int16).tobytes(), with_room_noise(b"", lead_s=2)):
+        audio = lead + words + bytes(RATE)
+        always = PausingSileroVADAnalyzer(params=PAUSE, resume_secs=0.168, silent_dbfs=-np.inf)
+        expected = (await starts(always, audio))[0]
+        scored: list[bytes] = []
+
+        def counted(self: SileroVADAnalyzer, buffer: bytes, scored: list = scored) -> float:
+            scored.append(buffer)
+            return silero(self, buffer)
+
+        monkeypatch.setattr(SileroVADAnalyzer, "voice_confidence", counted)
+        assert (await starts(pausing(), audio))[0] <= expected
+        monkeypatch.undo()
+        # Silero ran on the words and the silence after them, not on the silent spell.
+        assert len(scored) <= (len(audio) - len(lead)) // 2 // 512 + 1

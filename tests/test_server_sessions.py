@@ -241,7 +241,11 @@ def test_server_shutdown_leaves_no_child_behind(unused_tcp_port: int) -> None:
             json.loads(line)["pid"] for line in log.splitlines() if "Standby bot started" in line
         ]
         assert standby, "the warm pool was filled"
-        assert [pid for pid in running + standby if alive(pid)] == []
+        fork_servers = [
+            json.loads(line)["pid"] for line in log.splitlines() if "Fork server ready" in line
+        ]
+        assert len(fork_servers) == 1, "the bots were forked"
+        assert [pid for pid in running + standby + fork_servers if alive(pid)] == []
         assert "All bots stopped" in log
         assert ADMIN_TOKEN not in log and SECRETS["livekit_api_secret"] not in log
     finally:

@@ -1,6 +1,7 @@
 """CPU and memory of process trees, read from /proc (Linux)."""
 
 import os
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,20 @@ def rss_mb(pid: int) -> float:
     return resident * PAGE / 1e6
 
 
+def memory_mb(pid: int) -> dict[str, float]:
+    """RSS, PSS (shared pages split among their users) and USS (private) of `pid`, in MB."""
+    fields: dict[str, float] = defaultdict(float)
+    try:
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return {}
+    for line in lines[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0]) / 1000
+    uss = fields["Private_Clean"] + fields["Private_Dirty"]
+    return {"rss": fields["Rss"], "pss": fields["Pss"], "uss": uss, "anon": fields["Anonymous"]}
+
+
 @dataclass
 class TreeUsage:
     """What a set of processes used between `start` and `stop`."""
@@ -51,6 +66,9 @@ class TreeUsage:
     wall_s: float
     # Processes that did work in the window (> 0.05 s of CPU), and their peak RSS.
     active_rss_mb: list[float]
+    # The same processes' PSS at the window's end: what each costs when pages are shared
+    # (bots forked from one fork server share its imports).
+    active_pss_mb: list[float]
 
     @property
     def cores(self) -> float:
@@ -93,11 +111,15 @@ class TreeMeter:
         """End the window."""
         self.sample()
         spent = {pid: self._last.get(pid, 0.0) - start for pid, start in self._start.items()}
-        active = [
-            self._peak_rss[pid] for pid, s in spent.items() if s > 0.05 and pid in self._peak_rss
-        ]
+        active = [pid for pid, s in spent.items() if s > 0.05 and pid in self._peak_rss]
         sampled = [pid for pid in spent if pid in self._peak_rss]
         if not active and sampled:
             # A short, light window (one quick turn): the busiest process is the session's.
-            active = [self._peak_rss[max(sampled, key=spent.__getitem__)]]
-        return TreeUsage(sum(spent.values()), now - self._started_at, active)
+            active = [max(sampled, key=spent.__getitem__)]
+        pss = [memory_mb(pid).get("pss") for pid in active]
+        return TreeUsage(
+            sum(spent.values()),
+            now - self._started_at,
+            [self._peak_rss[pid] for pid in active],
+            [mb for mb in pss if mb is not None],
+        )

@@ -54,7 +54,8 @@ def figures(results: dict[str, Any]) -> list[tuple[str, dict[str, float | None],
             ("p95_ms", "voice to voice p95 (ms)", ""),
             ("failures", "failed turns", "0"),
             ("cpu_per_session_pct", "CPU per session (% of a core)", "≤ 6 %"),
-            ("rss_per_session_mb", "RSS per active session (MB)", "≤ 100 MB"),
+            ("rss_per_session_mb", "RSS per active session (MB)", ""),
+            ("pss_per_session_mb", "PSS per active session (MB)", "≤ 100 MB"),
             ("bench_process_cpu_pct", "listeners + stand-ins CPU (% of a core)", ""),
         ):
             values = {s: conc.get(s, {}).get(n, {}).get(key) for s in SYSTEMS}

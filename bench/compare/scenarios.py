@@ -204,6 +204,7 @@ async def concurrency(
                 "failures": (n - len(listeners)) * turns + v2v.count(None),
                 "cpu_per_session_pct": 100 * usage.cores / n,
                 "rss_per_session_mb": _mean(usage.active_rss_mb),
+                "pss_per_session_mb": _mean(usage.active_pss_mb),
                 "bench_process_cpu_pct": 100 * listeners_cpu / (ended - started),
                 "sfu_cpu_pct": 100 * sfu_usage.cores,
             }

@@ -1,12 +1,13 @@
 """Turn-taking over a reply, side by side (issue 12's points): `--scenarios turn-taking`.
 
 Per round and system, through the real livekit-server, the listener:
-- coughs over a long reply: a short voiced burst the STT finds no words in, as
-  `tests/test_e2e_turn_taking.py` does (a 150 ms noise burst does not reach our Silero
-  VAD at all, `tests/test_pipeline.py`, so it tests no false-interruption path), then
-  reads from the tone code which of the reply's words it heard, lost or heard twice, and
-  times its first voiced sample to the bot's audio pausing at the listener;
-- says "mm-hm" over the reply (the same burst, transcribed "mm-hm"): heard in full,
+- coughs over a long reply (a 150 ms white-noise burst, as `tests/test_e2e_turn_taking.py`),
+  then reads from the tone code which of the reply's words it heard, lost or heard
+  twice, and times the sound's start to the bot's audio pausing at the listener;
+- the same with a short voice the STT finds no words in ("wordless": an espeak
+  "Mm-hm." transcribed as nothing), which every VAD takes for speech: the
+  false-interruption path (pause, then resume);
+- says "mm-hm" over the reply (the same voice, transcribed "mm-hm"): heard in full,
   with no pause and no answer to the "mm-hm"?
 - says "Stop, what time is it?" over a reply (`bench.listener.barge_in.interrupt`):
   first voiced sample to the last old-reply audio heard, and is the time answered next?
@@ -35,9 +36,10 @@ from bench.speech import speech
 from bench.stats import percentile
 from engines import tone
 from tests.hearing import TONE_SENTENCES, first_silence, whole_with_one_backup
-from tests.speech import with_pause
+from tests.speech import noise_burst, with_pause
 
-SCENARIOS = ("cough", "mm-hm", "stop", "mid-thought")
+SCENARIOS = ("cough", "wordless", "mm-hm", "stop", "mid-thought")
+COUGH_S = 0.15
 STORY, STORY_TRANSCRIPT = "Tell me a long story.", "narrate lengthy saga"
 BURST = "Mm-hm."
 MID_THOUGHT_PAUSE_S = 0.7  # longer than every VAD's silence (0.4 s; 0.55 s the peer's default)
@@ -220,7 +222,8 @@ async def turn_taking(
     stack.replies.update(REPLIES)
     rooms = [await join(system) for system in systems]
     runs: dict[str, Callable[[Listener, System], Any]] = {
-        "cough": lambda li, _: overlap_round(li, bench, story, burst, ""),
+        "cough": lambda li, _: overlap_round(li, bench, story, noise_burst(COUGH_S), ""),
+        "wordless": lambda li, _: overlap_round(li, bench, story, burst, ""),
         "mm-hm": lambda li, _: overlap_round(li, bench, story, burst, "mm-hm"),
         "stop": lambda li, s: stop_round(li, bench, question, stop, s.name in ours),
         "mid-thought": lambda li, _: mid_thought_round(li, bench, sentence),
@@ -273,20 +276,29 @@ def _words(records: list[dict[str, Any] | None]) -> str | None:
     return "/".join(str(sum(r[k] for r in done)) for k in ("heard", "lost", "repeated", "other"))
 
 
+def _sound_rows(
+    name: str, rounds: list[dict[str, Any] | None]
+) -> list[tuple[str, str | None, str]]:
+    return [
+        (f"{name}: reply heard whole, in order (rounds)", _count(rounds, "whole"), "all"),
+        (f"{name}: the bot's audio paused (rounds)", _count(rounds, "pause_ms"), ""),
+        (f"{name}: sound start to audio paused at the listener p50 (ms)",
+         _p(rounds, "pause_onset_ms", 50, False), "as fast as barge-in"),
+        (f"{name}: sound start to audio paused at the listener p95 (ms)",
+         _p(rounds, "pause_onset_ms", 95, False), "as fast as barge-in"),
+        (f"{name}: pause length p50 (ms)", _p(rounds, "pause_ms", 50, False), ""),
+        (f"{name}: reply words heard/lost/repeated/other (all rounds)", _words(rounds), "0 lost"),
+    ]  # fmt: skip
+
+
 def rows(by_scenario: dict[str, list[dict[str, Any] | None]]) -> list[tuple[str, str | None, str]]:
     """One system's turn-taking figures: (name, cell, goal); a None cell is missing."""
-    cough, mm = by_scenario.get("cough", []), by_scenario.get("mm-hm", [])
+    mm = by_scenario.get("mm-hm", [])
     stop, mid = by_scenario.get("stop", []), by_scenario.get("mid-thought", [])
     failed = sum(r is None for records in by_scenario.values() for r in records)
     return [
-        ("cough: reply heard whole, in order (rounds)", _count(cough, "whole"), "all"),
-        ("cough: the bot's audio paused (rounds)", _count(cough, "pause_ms"), "all"),
-        ("cough: sound start to audio paused at the listener p50 (ms)",
-         _p(cough, "pause_onset_ms", 50, False), "as fast as barge-in"),
-        ("cough: sound start to audio paused at the listener p95 (ms)",
-         _p(cough, "pause_onset_ms", 95, False), "as fast as barge-in"),
-        ("cough: pause length p50 (ms)", _p(cough, "pause_ms", 50, False), "~1000 + STT"),
-        ("cough: reply words heard/lost/repeated/other (all rounds)", _words(cough), "0 lost"),
+        *_sound_rows("cough", by_scenario.get("cough", [])),
+        *_sound_rows("wordless voice", by_scenario.get("wordless", [])),
         ("mm-hm: reply heard whole, in order (rounds)", _count(mm, "whole"), "all"),
         ("mm-hm: uninterrupted: no pause, no answer to it (rounds)", _uninterrupted(mm), "all"),
         ("stop: speech start to last old-reply audio p50 (ms)",
