@@ -80,6 +80,11 @@ class PausableOutput(BaseOutputTransport):
         elif isinstance(frame, InterruptionFrame):
             self._forget()
             await self._forget_unheard_text()
+            await super().process_frame(frame, direction)
+            # Only once the transport has dropped the queued audio: a writer woken
+            # earlier would take the next old frame from its queue and play it.
+            self._playing.set()
+            return
         elif isinstance(frame, CancelFrame):
             await self._stop_text_task()
         await super().process_frame(frame, direction)
@@ -144,7 +149,6 @@ class PausableOutput(BaseOutputTransport):
         self._generation += 1
         self._replay.clear()
         self._history.clear()
-        self._playing.set()
 
     async def _write_owed(self) -> None:
         async with self._write_lock:

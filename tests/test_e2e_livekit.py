@@ -209,7 +209,9 @@ async def test_barge_in(stack: Stack, speak: Callable[[str], bytes]) -> None:
     silent_at = caller.silent_from(interrupted_at)
     assert silent_at is not None
     cutoff_ms = (silent_at - interrupted_at) * 1000
-    assert cutoff_ms < 1500, f"audio went on {cutoff_ms:.0f} ms after the user began speaking"
+    # The bot pauses on the sound itself (~0.1 s), not when the VAD has confirmed speech
+    # (~0.35 s), and no old frame slips out when the interruption then drops the reply.
+    assert cutoff_ms < 350, f"audio went on {cutoff_ms:.0f} ms after the user began speaking"
     heard_before = caller.heard(since=asked_at, until=silent_at + 0.05)
     assert heard_before and len(heard_before) < len(old) and set(heard_before) <= set(old)
     assert caller.heard(since=silent_at + 0.05) == new, "nothing of the old reply later"
