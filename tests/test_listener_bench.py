@@ -44,7 +44,8 @@ def test_quick_barge_in_run_finds_every_figure(tmp_path: Path) -> None:
     result = json.loads(result_file.read_text())
     assert len(result["turns"]) == 2
     for turn in result["turns"]:
-        # The old reply went once the bot's VAD heard the interruption, and was answered.
-        assert 0 < turn["vad_ms"] < turn["listener_ms"], turn
+        # The old reply went (paused on the sound, before the VAD had confirmed speech,
+        # or at the latest as it did), and the interruption was answered.
+        assert 0 < turn["listener_ms"] < turn["vad_ms"] + 150, turn
         assert turn["bot_ms"] is not None and turn["answer_heard"], turn
     assert result["summary"]["listener_ms"]["p95"] is not None
