@@ -1,6 +1,7 @@
 """Scripted backends for the stand-ins: deterministic replies, tone-coded speech."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -94,12 +95,23 @@ class ScriptedResponder:
 
     def __init__(self, replies: list[str] | Callable[[str], str]) -> None:
         self._next = _reply_picker(replies)
+        # The last conversation answered and its reply: asked again (a preemptive
+        # request withdrawn, then the same turn for real), it answers the same, as a
+        # deterministic model would, instead of taking the next scripted reply.
+        self._last: tuple[str, str] | None = None
 
     async def respond(self, messages: list[dict[str, Any]], model: str) -> AsyncIterator[str]:
         """Stream the next reply; the question is the last user message."""
-        question = next(
-            (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), ""
-        )
-        words = self._next(question).split(" ")
+        conversation = json.dumps(messages, sort_keys=True)
+        if self._last is not None and self._last[0] == conversation:
+            reply = self._last[1]
+        else:
+            question = next(
+                (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"),
+                "",
+            )
+            reply = self._next(question)
+            self._last = (conversation, reply)
+        words = reply.split(" ")
         for i, word in enumerate(words):
             yield word if i == 0 else f" {word}"
