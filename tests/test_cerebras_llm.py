@@ -143,7 +143,7 @@ async def test_a_stream_cut_midway_is_reported_and_the_next_turn_works(engines):
     _, up = await run_test(llm(engines), frames_to_send=[ask("Hi")])
     assert len(errors(up)) == 1
     engines.chat.faults.drop_mid_stream = False
-    down, up = await run_test(llm(engines), frames_to_send=[ask("Hi")])
+    down, up = await run_test(llm(engines), frames_to_send=[ask("Hi again")])
     assert reply_of(down) == "Whole again." and not errors(up)
 
 
