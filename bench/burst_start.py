@@ -33,18 +33,10 @@ RESULTS = Path(__file__).parent / "results"
 SETTLE_S = 6.0
 
 
-def _loud_at(participant: Participant, since: float) -> float | None:
-    for at, pcm in participant.heard:
-        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-        if at >= since and samples.size and float(np.sqrt(np.mean(samples**2))) > 300:
-            return at
-    return None
-
-
 async def _until_loud(participant: Participant, since: float, timeout_s: float) -> float | None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if (at := _loud_at(participant, since)) is not None:
+        if (at := participant.first_loud_at(since)) is not None:
             return at
         await asyncio.sleep(0.01)
     return None

@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 from livekit import rtc
 
 MIC_RATE = 16000
@@ -78,6 +79,14 @@ class Participant:
     def audio(self, since: float = 0.0, until: float = float("inf")) -> bytes:
         """What was heard in a window, 24 kHz mono PCM16."""
         return b"".join(a for at, a in self.heard if since <= at < until)
+
+    def first_loud_at(self, since: float) -> float | None:
+        """When the first frame with sound (RMS over 300) was heard at or after `since`."""
+        for at, pcm in self.heard:
+            samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+            if at >= since and samples.size and float(np.sqrt(np.mean(samples**2))) > 300:
+                return at
+        return None
 
     async def leave(self) -> None:
         """Disconnect and stop every task."""

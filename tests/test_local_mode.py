@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
-import numpy as np
 import pytest
 import pytest_asyncio
 
@@ -55,14 +54,6 @@ async def local_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         yield stack
 
 
-def loud_after(participant: Participant, since: float) -> float | None:
-    for at, pcm in participant.heard:
-        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-        if at >= since and samples.size and float(np.sqrt(np.mean(samples**2))) > 300:
-            return at
-    return None
-
-
 async def test_a_spoken_question_answered_by_local_models(
     local_stack: Stack, speak: Callable[[str], bytes]
 ) -> None:
@@ -70,13 +61,13 @@ async def test_a_spoken_question_answered_by_local_models(
     assert status == 200, body
     participant = Participant()
     await participant.join(body["url"], body["token"])
-    await until(lambda: loud_after(participant, 0.0), 60, "the spoken greeting")
+    await until(lambda: participant.first_loud_at(0.0), 60, "the spoken greeting")
     await asyncio.sleep(1.5)  # let the greeting finish
 
     question = speak("What is the capital of France?")
     spoken_at = participant.say(question)
-    await until(lambda: loud_after(participant, spoken_at), 90, "a spoken answer")
-    first_audio = loud_after(participant, spoken_at)
+    await until(lambda: participant.first_loud_at(spoken_at), 90, "a spoken answer")
+    first_audio = participant.first_loud_at(spoken_at)
     assert first_audio is not None
 
     chat = local_stack.engines.chat.log.of_kind("chat")[-1]["body"]
