@@ -21,6 +21,12 @@ A reply generated preemptively, before the user's turn has ended, streams on to 
 TTS at once (`processors.preempted_reply_gate` holds its audio instead); when it is
 withdrawn, the request is closed and an interruption tells everything downstream to
 drop what it holds of it.
+
+An interruption voids every question asked before it. Pipecat clears what a processor
+has queued when one passes, but a system frame also jumps the frames still waiting in
+the processor's input queue: on a busy loop the user's new turn could overtake the
+previous turn's context, which was then answered after the interruption, and that stale
+reply played before the real one.
 """
 
 import asyncio
@@ -47,6 +53,7 @@ from pipecat.frames.frames import (
     EndFrame,
     Frame,
     InterruptionFrame,
+    LLMContextFrame,
     StartFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
@@ -135,6 +142,8 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         super().__init__(**kwargs)
         self._speculation_gate = _ForwardingSpeculationGate(name=f"{self}::SpeculationGate")
         self._warm_up_task: asyncio.Task | None = None
+        # Frame ids grow with creation, so a context older than this was overtaken.
+        self._last_interruption_id = -1
 
     async def start(self, frame: StartFrame) -> None:
         """Start, and open the connection to the server in the background."""
@@ -164,7 +173,12 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
             await self.cancel_task(task)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Stop a withdrawn preemptive reply here and everywhere downstream."""
+        """Skip a question an interruption overtook; stop a withdrawn preemptive reply."""
+        if isinstance(frame, InterruptionFrame) and direction == FrameDirection.DOWNSTREAM:
+            self._last_interruption_id = frame.id
+        elif isinstance(frame, LLMContextFrame) and frame.id < self._last_interruption_id:
+            logger.debug(f"{self}: not answering a question an interruption overtook")
+            return
         withdrawn = (
             isinstance(frame, EagerEndOfTurnCancelFrame) and self._speculation_gate.is_speculating
         )

@@ -2,6 +2,7 @@
 
 import asyncio
 import bisect
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -75,6 +76,15 @@ class Participant:
         """When the frame holding speech sample `sample` (counted over all `say`s) was sent."""
         index = bisect.bisect_right(self.captured, sample, key=lambda capture: capture[1])
         return self.captured[index][0] if index < len(self.captured) else None
+
+    def longest_send_gap(self, since_sample: int) -> float:
+        """The longest wait between two frames of speech sent after sample `since_sample`.
+
+        10 ms while the test process keeps pace; longer when it went unscheduled,
+        which the bot rightly hears as a pause in the speech.
+        """
+        times = [at for at, sent in self.captured if sent > since_sample]
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
     def audio(self, since: float = 0.0, until: float = float("inf")) -> bytes:
         """What was heard in a window, 24 kHz mono PCM16."""

@@ -1,7 +1,7 @@
 import time
 
 import pytest
-from pipecat.frames.frames import ErrorFrame, LLMContextFrame, LLMTextFrame
+from pipecat.frames.frames import ErrorFrame, InterruptionFrame, LLMContextFrame, LLMTextFrame
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.tests.utils import SleepFrame, run_test
 
@@ -42,6 +42,20 @@ async def test_streams_the_reply_and_asks_gpt_oss_to_reason_briefly(engines):
     assert request["body"]["stream"] is True
     assert request["headers"]["Authorization"] == f"Bearer {SECRETS['cerebras_api_key']}"
     assert request["body"]["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+async def test_a_question_an_interruption_overtook_is_not_answered(engines):
+    """On a busy loop the user's next turn can overtake the last turn's context."""
+    engines.replies[:] = ["The real answer."]
+    overtaken = ask("What is")
+    down, _ = await run_test(
+        llm(engines),
+        frames_to_send=[InterruptionFrame(), overtaken, SleepFrame(0.1), ask("What is the time")],
+    )
+    assert reply_of(down) == "The real answer."
+    assert [r["body"]["messages"][-1]["content"] for r in engines.chat.log.of_kind("chat")] == [
+        "What is the time"
+    ]
 
 
 async def test_other_models_are_not_sent_reasoning_effort(engines):
