@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from bench.compare.measure import TICKS, memory_mb, rss_mb
+from bench.compare.measure import memory_mb, rss_mb, stat_cpu_seconds, tasks_of
 from bench.compare.scenarios import join
 from bench.compare.systems import System, _connect
 from bench.listener.listener import Listener
@@ -48,17 +48,12 @@ LONG_REPLY = " ".join(["This reply goes on for a long while so that it keeps tal
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds so far of each thread of `pid`, summed by thread name (`main`: Python's)."""
     out: dict[str, float] = defaultdict(float)
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return out
-    for task in tasks:
+    for task in tasks_of(pid):
         try:
             name = "main" if task.name == str(pid) else (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[name] += stat_cpu_seconds(task / "stat")
         except OSError:
             continue
-        out[name] += (int(fields[11]) + int(fields[12])) / TICKS
     return out
 
 

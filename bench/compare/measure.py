@@ -9,14 +9,24 @@ TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def tasks_of(pid: int) -> list[Path]:
+    """The /proc directories of a process's threads (none once it is gone)."""
+    try:
+        return list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+
+
+def stat_cpu_seconds(stat: Path) -> float:
+    """User plus system CPU time in a process's or thread's `stat` file (OSError if gone)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 def descendants(pid: int) -> list[int]:
     """Every process under `pid` (not `pid` itself), depth first."""
     out: list[int] = []
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return out
-    for task in tasks:
+    for task in tasks_of(pid):
         try:
             children = (task / "children").read_text().split()
         except OSError:
@@ -29,10 +39,9 @@ def descendants(pid: int) -> list[int]:
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time a process has used so far (0 once it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def rss_mb(pid: int) -> float:
