@@ -72,15 +72,19 @@ async def join(system: System, timeout_s: float = 40) -> tuple[Listener, float]:
 
 
 async def turn(listener: Listener, question: bytes, timeout_s: float = 20) -> float | None:
-    """Ask; ms from the last voiced audio sent to the first reply audio heard (None: none)."""
-    said = await listener.say(question)
+    """Ask; ms from the last voiced audio sent to the first reply audio heard.
+
+    None when no reply came, or when the listener itself could not speak or hear the
+    reply out (its connection broke on a saturated machine): a failed turn, counted as such.
+    """
     try:
+        said = await listener.say(question)
         await wait_for(lambda: listener.first_sound(said.speech_end) is not None, timeout_s)
+        heard = listener.first_sound(said.speech_end)
+        assert heard is not None
+        await wait_for(lambda: listener.quiet_since(PAUSE_S), 60)
     except TimeoutError:
         return None
-    heard = listener.first_sound(said.speech_end)
-    assert heard is not None
-    await wait_for(lambda: listener.quiet_since(PAUSE_S), 60)
     return (heard - said.speech_end) * 1000
 
 
@@ -96,22 +100,22 @@ def _stopped_at(participant: Participant, since: float) -> float | None:
 async def barge_in(
     listener: Listener, question: bytes, interruption: bytes, timeout_s: float = 20
 ) -> float | None:
-    """Ask, interrupt the reply; ms from the interruption's first voice to the last bot audio."""
-    said = await listener.say(question)
-    try:
-        await wait_for(lambda: listener.first_sound(said.speech_end) is not None, timeout_s)
-    except TimeoutError:
-        return None
-    await asyncio.sleep(INTERRUPT_AFTER_S)
+    """Ask, interrupt the reply; ms from the interruption's first voice to the last bot audio.
+
+    None when a step timed out, as in `turn`.
+    """
     participant = listener.participant
-    started = await speak_over(participant, interruption)
     try:
+        said = await listener.say(question)
+        await wait_for(lambda: listener.first_sound(said.speech_end) is not None, timeout_s)
+        await asyncio.sleep(INTERRUPT_AFTER_S)
+        started = await speak_over(participant, interruption)
         await wait_for(lambda: _stopped_at(participant, started) is not None, timeout_s)
+        stopped = _stopped_at(participant, started)
+        assert stopped is not None
+        await wait_for(lambda: listener.quiet_since(1.0), 60)
     except TimeoutError:
         return None
-    stopped = _stopped_at(participant, started)
-    assert stopped is not None
-    await wait_for(lambda: listener.quiet_since(1.0), 60)
     return (stopped - started) * 1000
 
 
@@ -197,10 +201,16 @@ async def concurrency(
             listeners_cpu = cpu_seconds(os.getpid()) - me
             v2v = [ms for talk in talks.result() for ms in talk]
             got = [ms for ms in v2v if ms is not None]
+            p50, p95 = (_percentile(got, q) for q in (50, 95))
+            print(
+                f"{n} at once, {system.name}: voice to voice p50/p95 "
+                f"{p50 and round(p50)}/{p95 and round(p95)} ms, {len(v2v) - len(got)} failed",
+                flush=True,
+            )
             results.concurrency.setdefault(system.name, {})[n] = {
                 "voice_to_voice_ms": v2v,
-                "p50_ms": _percentile(got, 50),
-                "p95_ms": _percentile(got, 95),
+                "p50_ms": p50,
+                "p95_ms": p95,
                 "failures": (n - len(listeners)) * turns + v2v.count(None),
                 "cpu_per_session_pct": 100 * usage.cores / n,
                 "rss_per_session_mb": _mean(usage.active_rss_mb),
