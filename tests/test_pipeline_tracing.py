@@ -5,9 +5,11 @@ was said in any attribute.
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -46,13 +48,25 @@ class TracedCall:
         await self.worker.cancel()
         await asyncio.wait_for(self.running, 10)
 
+    def quiet_for(self, seconds: float) -> bool:
+        """Whether the bot has played no sound for `seconds`."""
+        sounding = [
+            at
+            for at, audio in self.transport.speaker.played
+            if np.abs(np.frombuffer(audio, dtype=np.int16)).max(initial=0) > 1000
+        ]
+        return not sounding or time.monotonic() - sounding[-1] >= seconds
+
     def heard(self, since: float = 0.0) -> list[int]:
         return tone.decode(self.transport.speaker.audio_between(since, float("inf")), 24000)
 
     async def until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.05)
+        try:
+            async with asyncio.timeout(timeout):
+                while not condition():
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            pytest.fail(f"timed out after {timeout:.0f}s; heard {self.heard()}")
 
     def finished(self) -> list[ReadableSpan]:
         return list(self.spans.get_finished_spans())
@@ -79,7 +93,8 @@ async def call(engines: Engines, http) -> AsyncIterator[TracedCall]:
     call = TracedCall(transport, engines, worker, spans, connect.get_span_context(), running)
     try:
         await worker.queue_frame(TTSSpeakFrame(GREETING))
-        await call.until(lambda: call.heard() == tone.code(GREETING))
+        # Played out, not only decodable: speech over its last word would pause it.
+        await call.until(lambda: call.heard() == tone.code(GREETING) and call.quiet_for(0.3))
         yield call
     finally:
         await call.end()
