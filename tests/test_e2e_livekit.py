@@ -101,12 +101,21 @@ async def join(stack: Stack, room: str | None = None) -> Caller:
     return caller
 
 
-async def ask(caller: Caller, pcm: bytes, reply: str, timeout: float = 30) -> float:
-    """Say something and wait until the whole reply is heard; return when speech ended."""
+async def ask(
+    caller: Caller,
+    pcm: bytes,
+    reply: str,
+    timeout: float = 30,
+    answered: Callable[[list[int], list[int]], bool] = is_whole_reply,
+) -> float:
+    """Say something and wait until the reply is heard; return when speech ended.
+
+    `answered(heard, expected)` judges what was heard since: the whole reply by default.
+    """
     spoken_at = caller.participant.say(pcm)
     expected = tone.code(reply)
     await until(
-        lambda: is_whole_reply(caller.heard(since=spoken_at), expected),
+        lambda: answered(caller.heard(since=spoken_at), expected),
         timeout,
         lambda: f"the reply {expected}, heard {caller.heard(since=spoken_at)}",
     )
