@@ -30,6 +30,9 @@ TRANSCRIPT = "my card number is four two four two"
 PROMPT = "You are a discreet assistant for Zanzibar Holdings"
 REPLY = "Your balance is seventeen thousand dollars"
 IDENTITY = "user-ada-lovelace"
+# Not hex, so a random session or trace id cannot contain them by chance.
+ROOM = "lounge"
+CALLER = "quincy"
 
 
 def redacted_spans(log_transcripts: bool = False) -> list:
@@ -126,10 +129,10 @@ def test_connect_is_one_server_span_with_method_route_status_and_session(
 ) -> None:
     spans = recorded_spans()
     client = api()
-    answer = client.post("/connect", json={"room": "den", "identity": "ada"})
+    answer = client.post("/connect", json={"room": ROOM, "identity": CALLER})
     assert answer.status_code == 200
     wait_until(lambda: assignments(captured_logs), 10)
-    assert client.post("/connect", json={"room": "den", "identity": "bob"}).status_code == 409
+    assert client.post("/connect", json={"room": ROOM, "identity": "bob"}).status_code == 409
     assert client.get("/health").status_code == 200
 
     ok, busy = spans.get_finished_spans()
@@ -142,11 +145,11 @@ def test_connect_is_one_server_span_with_method_route_status_and_session(
         "session.id": answer.json()["session_id"],
     }
     assert busy.attributes["http.response.status_code"] == 409
-    assert "den" not in attribute_text([ok, busy]) and "ada" not in attribute_text([ok, busy])
+    assert ROOM not in attribute_text([ok, busy]) and CALLER not in attribute_text([ok, busy])
     # The bot was handed this span's context with its room (W3C traceparent).
     span = ok.get_span_context()
     parent = f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}"
-    assert assignments(captured_logs) == {"den": {"traceparent": parent}}
+    assert assignments(captured_logs) == {ROOM: {"traceparent": parent}}
 
 
 def assignments(logs: LogCapture) -> dict[str, dict[str, str]]:
