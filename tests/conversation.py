@@ -50,9 +50,16 @@ async def converse(
             return tone.decode(participant.audio(since), LISTEN_RATE)
 
         greeting_code, reply_code = tone.code(greeting), tone.code(reply)
-        await _until(lambda: is_whole_reply(heard(), greeting_code), step_timeout_s, "greeting")
+        await _until(
+            lambda: is_whole_reply(heard(), greeting_code), step_timeout_s, "greeting", heard
+        )
         spoken_at = participant.say(question)
-        await _until(lambda: is_whole_reply(heard(spoken_at), reply_code), step_timeout_s, "reply")
+        await _until(
+            lambda: is_whole_reply(heard(spoken_at), reply_code),
+            step_timeout_s,
+            "reply",
+            lambda: heard(spoken_at),
+        )
     except TimeoutError:
         raise ConversationFailed("joining the room timed out") from None
     finally:
@@ -60,9 +67,11 @@ async def converse(
     return Conversation(body["room"], body["identity"], time.monotonic() - started)
 
 
-async def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+async def _until(
+    condition: Callable[[], bool], timeout_s: float, what: str, heard: Callable[[], list[int]]
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            raise ConversationFailed(f"no {what} heard within {timeout_s:.0f}s")
+            raise ConversationFailed(f"no {what} heard within {timeout_s:.0f}s (heard {heard()})")
         await asyncio.sleep(POLL_S)
