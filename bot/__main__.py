@@ -117,12 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         **({"room": args.room} if args.room else {}),
     )
     setup_tracing(settings, "bot")
+    from bot.pipeline import create_vad_analyzer
     from bot.room import LiveKitUnreachable, run_room
 
+    vad_analyzer = None
     if args.standby:
         from bot.preload import finish
 
         finish()
+        # Silero's model loads while the bot waits, not after its room has come.
+        vad_analyzer = create_vad_analyzer(settings)
         logger.info("Standing by for a room")
         line = sys.stdin.readline()
         if not line:
@@ -138,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         assignment = Assignment(room=args.room)
     try:
-        reason = asyncio.run(run_room(settings, assignment, redactor, control))
+        reason = asyncio.run(
+            run_room(settings, assignment, redactor, control, vad_analyzer=vad_analyzer)
+        )
     except LiveKitUnreachable as e:
         logger.error(str(e))
         control.error("livekit_unreachable", str(e))

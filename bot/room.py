@@ -21,6 +21,7 @@ from bot.saved_conversation import SavedConversation
 from bot.settings import Settings
 from bot.tokens import mint_token
 from bot.tracing import start_conversation
+from processors.pausing_vad import PausingSileroVADAnalyzer
 from processors.redaction import Redactor
 
 AGENT_TOKEN_TTL = timedelta(hours=6)
@@ -82,6 +83,7 @@ async def run_room(
     *,
     stop_signals: Mapping[signal.Signals, EndReason] = STOP_SIGNALS,
     attributes: dict[str, str] | None = None,
+    vad_analyzer: PausingSileroVADAnalyzer | None = None,
 ) -> EndReason:
     """Serve one room until it empties, nobody comes, the SFU goes away, or a signal.
 
@@ -98,6 +100,7 @@ async def run_room(
         stop_signals: The signals that end the session, each with its reason; a worker
             host's job leaves SIGTERM/SIGINT to the host, which drains instead.
         attributes: Participant attributes for the bot (a worker host's job ids).
+        vad_analyzer: Silero, loaded before the room came (a standby bot).
 
     Returns:
         Why the session ended.
@@ -110,7 +113,14 @@ async def run_room(
     conversation = await SavedConversation.open(settings, assignment.room)
     try:
         reason = await _serve(
-            settings, assignment, redactor, control, conversation, stop_signals, attributes
+            settings,
+            assignment,
+            redactor,
+            control,
+            conversation,
+            stop_signals,
+            attributes,
+            vad_analyzer,
         )
         if reason in FINISHED:
             await conversation.forget()
@@ -127,6 +137,7 @@ async def _serve(
     conversation: SavedConversation,
     stop_signals: Mapping[signal.Signals, EndReason],
     attributes: dict[str, str] | None,
+    vad_analyzer: PausingSileroVADAnalyzer | None,
 ) -> EndReason:
     room = assignment.room
     started = time.monotonic()
@@ -151,6 +162,7 @@ async def _serve(
             redactor=redactor,
             context=conversation.context,
             on_context_changed=conversation.save,
+            vad_analyzer=vad_analyzer,
         )
         start_conversation(worker, assignment.trace_context)
         # Signals are ours to handle, so every end of the session has a known reason.

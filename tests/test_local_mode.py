@@ -104,7 +104,8 @@ async def test_a_spoken_question_answered_by_local_models(
 def checkout_without_env(clone: Path) -> Path:
     """The project as a newcomer has it: no .env, so nothing is configured.
 
-    The installed parts (.venv, .tools, client/node_modules) are linked, not copied.
+    The installed parts (.venv, .tools, client/node_modules) are linked, not copied,
+    and are taken as up to date.
     """
     linked = {".venv", ".tools"}
     skipped = {".env", ".run", "artifacts", ".git", ".pytest_cache", ".mypy_cache"}
@@ -116,6 +117,10 @@ def checkout_without_env(clone: Path) -> Path:
             copy = shutil.copytree if item.is_dir() else shutil.copy2
             copy(item, clone / item.name, **({"ignore": _heavy} if item.is_dir() else {}))
     (clone / "client" / "node_modules").symlink_to(ROOT / "client" / "node_modules")
+    # The linked .venv is this checkout's: an install run from the copy, which a
+    # pyproject.toml newer than the install stamp would start, would point the
+    # editable install at the copy, soon deleted.
+    os.utime(clone / "pyproject.toml", (0, 0))
     return clone
 
 

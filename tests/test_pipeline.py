@@ -20,9 +20,10 @@ from pipecat.workers.runner import WorkerRunner
 
 from bench.listener.listener import voiced
 from bot.logging import setup_logging
-from bot.pipeline import build_worker
+from bot.pipeline import build_worker, create_vad_analyzer
 from engines import tone
 from engines.scripted import ScriptedResponder, ScriptedTranscriber
+from processors.pausing_vad import PausingSileroVADAnalyzer
 from processors.playout_frames import PausePlayoutFrame, ResumePlayoutFrame
 from tests.conftest import SECRETS, Engines, quiet_logging, running_engines
 from tests.fake_transport import FakeTransport
@@ -84,7 +85,12 @@ async def call(engines: Engines, http) -> AsyncIterator[Call]:
         yield running
 
 
-async def open_call(engines: Engines, http, **overrides: object) -> AsyncIterator[Call]:
+async def open_call(
+    engines: Engines,
+    http,
+    vad_analyzer: PausingSileroVADAnalyzer | None = None,
+    **overrides: object,
+) -> AsyncIterator[Call]:
     """The pipeline on a fake call, against these engines, with these settings changed."""
     logs = io.StringIO()
     settings = engines.settings(log_level="DEBUG", **overrides)
@@ -99,7 +105,12 @@ async def open_call(engines: Engines, http, **overrides: object) -> AsyncIterato
     transport = FakeTransport()
     frames = FrameLog()
     worker = build_worker(
-        transport=transport, settings=settings, http=http, room="test-room", redactor=redactor
+        transport=transport,
+        settings=settings,
+        http=http,
+        room="test-room",
+        redactor=redactor,
+        vad_analyzer=vad_analyzer,
     )
     worker.add_observer(frames)
     runner = WorkerRunner(handle_sigint=False)
@@ -182,6 +193,24 @@ async def test_a_question_gets_a_spoken_answer_that_starts_before_the_llm_finish
         f"voice-to-voice {record['voice_to_voice_ms']} ms, "
         f"endpointing {record['endpointer_latency_ms']} ms"
     )
+
+
+async def test_a_vad_loaded_before_the_room_came_is_the_one_that_hears_the_user(
+    engines: Engines, http, speak
+):
+    """A standby bot loads Silero while it waits; its room must then be heard with it."""
+    analyzer = create_vad_analyzer(engines.settings())
+    async for call in open_call(engines, http, vad_analyzer=analyzer):
+        await answered_once(call, speak("What time is it?"), "Quarter past nine.")
+    assert analyzer.silence_secs > 0, "the user's voice went through this analyzer"
+
+
+async def answered_once(call: Call, question: bytes, reply: str) -> None:
+    """Ask, and wait until exactly the reply has been heard."""
+    call.engines.transcripts[:] = ["a question"]
+    call.engines.replies[:] = [reply]
+    call.say(question)
+    await call.until(lambda: call.heard() == tone.code(reply))
 
 
 async def test_speaking_over_the_bot_stops_it_and_the_next_answer_is_clean(call, speak):

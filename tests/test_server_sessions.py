@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -181,12 +182,18 @@ def test_bot_log_lines_are_tagged_and_redacted(api: ApiFactory, captured_logs: L
         assert secret not in captured_logs.text
 
 
-def test_warm_bot_takes_the_room_and_a_new_one_warms_up(
+def test_warm_bot_takes_the_room_and_a_new_one_warms_up_once_it_is_in(
     api: ApiFactory, captured_logs: LogCapture
 ) -> None:
-    client = api(admin_token=ADMIN_TOKEN, bot_warm_pool=1)
+    join_after_s = 0.6
+    client = api(
+        admin_token=ADMIN_TOKEN,
+        bot_warm_pool=1,
+        bot_command=f"{STANDIN_BOT} --join-after {join_after_s}",
+    )
     wait_until(lambda: len(standby_pids(captured_logs)) == 1, timeout=5)
     (warm_pid,) = standby_pids(captured_logs)
+    asked_at = time.time()
     room = client.post("/connect").json()["room"]
     assert pids(client)[room] == warm_pid
     wait_until(lambda: "Joined the room" in captured_logs.text, timeout=5)
@@ -195,6 +202,13 @@ def test_warm_bot_takes_the_room_and_a_new_one_warms_up(
     wait_until(lambda: len(standby_pids(captured_logs)) == 2, timeout=5)
     replacement = standby_pids(captured_logs)[1]
     assert alive(replacement) and replacement != warm_pid
+    # Warming it sooner would take CPU from the bot that is joining.
+    (warming,) = [
+        r
+        for r in captured_logs.records()
+        if r["message"] == "Standby bot started" and r["pid"] == replacement
+    ]
+    assert datetime.fromisoformat(warming["ts"]).timestamp() - asked_at >= join_after_s - 0.1
     os.kill(replacement, signal.SIGKILL)
     wait_until(lambda: len(standby_pids(captured_logs)) == 3, timeout=5)
     assert "A standby bot exited" in captured_logs.text
