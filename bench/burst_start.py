@@ -116,7 +116,7 @@ def _mean(rows: list[dict[str, float]], key: str) -> float | None:
 
 async def run(levels: list[int], warm: int, fork: bool, question: bytes) -> dict[str, Any]:
     """Start the stack with these settings and measure each burst size in turn."""
-    results: dict[str, Any] = {"warm_pool": warm, "fork_server": fork, "bursts": {}}
+    results: dict[str, Any] = {"warm_pool": warm, "fork_server": fork, "bursts": []}
     with tempfile.TemporaryDirectory() as folder:
         async for stack in start_stack(
             Path(folder),
@@ -133,7 +133,7 @@ async def run(levels: list[int], warm: int, fork: bool, question: bytes) -> dict
             print(f"standby bots: {standby}", flush=True)
             for n in levels:
                 figures = await burst(stack, n, question)
-                results["bursts"][n] = figures
+                results["bursts"].append({"size": n, **figures})
                 got = [ms for ms in figures["first_audio_ms"] if ms is not None]
                 label = f"{'fork' if fork else 'spawn'} warm={warm} burst {n}"
                 print(report(f"{label}: first bot audio", got), flush=True)
@@ -149,13 +149,25 @@ async def run(levels: list[int], warm: int, fork: bool, question: bytes) -> dict
                 while await stack.server.sessions():
                     await asyncio.sleep(0.2)
                 await asyncio.sleep(SETTLE_S)  # the warm pool refills
+    for n in sorted(set(levels)):
+        if levels.count(n) > 1:
+            pooled = [
+                ms
+                for b in results["bursts"]
+                if b["size"] == n
+                for ms in b["first_audio_ms"]
+                if ms is not None
+            ]
+            print(report(f"burst {n}, all {levels.count(n)} runs: first bot audio", pooled))
     return results
 
 
 def main() -> None:
     """Measure the bursts and write bench/results/<date>-burst-start.json."""
     parser = argparse.ArgumentParser(prog="python -m bench.burst_start")
-    parser.add_argument("--levels", default="1,5,10", help="burst sizes, comma-separated")
+    parser.add_argument(
+        "--levels", default="1,5,10", help="burst sizes, comma-separated; repeat one to pool runs"
+    )
     parser.add_argument("--warm", type=int, default=1, help="BOT_WARM_POOL")
     parser.add_argument("--spawn", action="store_true", help="BOT_FORK_SERVER=false")
     parser.add_argument("--out", type=Path, default=None)
