@@ -10,12 +10,14 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMTextFrame,
+    TextFrame,
 )
 from pipecat.processors.aggregators.llm_text_processor import LLMTextProcessor
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
 
 from processors.chunk_aggregator import ChunkAggregator
+from services.interruption_fence import InterruptionFence
 
 
 @dataclass
@@ -51,9 +53,15 @@ class TextChunker(LLMTextProcessor):
         self._timer: asyncio.Task | None = None
         self._timer_deadline: float | None = None
         self._skip_tts_of_reply: bool | None = None
+        self._fence = InterruptionFence(kinds=(TextFrame,))
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Cut text into pieces; keep the deadline timer in step with the text held."""
+        """Cut text into pieces; keep the deadline timer in step with the text held.
+
+        Text of a reply that an interruption overtook in the input queue is dropped.
+        """
+        if self._fence.overtaken(frame, direction):
+            return
         if isinstance(frame, _ChunkDueFrame):
             # Our own reminder: the base frame bookkeeping only, never forwarded.
             await super(LLMTextProcessor, self).process_frame(frame, direction)

@@ -62,6 +62,7 @@ from pipecat.turns.speculation_gate import GatedFrame, SpeculationGate
 from pipecat.utils.errors import ErrorCategory
 
 from services.engine_metrics import count_retry, failure_kind
+from services.interruption_fence import InterruptionFence
 
 RATE_LIMIT_RETRIES = 3
 SERVER_ERROR_RETRIES = 1
@@ -142,8 +143,7 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         super().__init__(**kwargs)
         self._speculation_gate = _ForwardingSpeculationGate(name=f"{self}::SpeculationGate")
         self._warm_up_task: asyncio.Task | None = None
-        # Frame ids grow with creation, so a context older than this was overtaken.
-        self._last_interruption_id = -1
+        self._fence = InterruptionFence(kinds=(LLMContextFrame,))
 
     async def start(self, frame: StartFrame) -> None:
         """Start, and open the connection to the server in the background."""
@@ -174,9 +174,7 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Skip a question an interruption overtook; stop a withdrawn preemptive reply."""
-        if isinstance(frame, InterruptionFrame) and direction == FrameDirection.DOWNSTREAM:
-            self._last_interruption_id = frame.id
-        elif isinstance(frame, LLMContextFrame) and frame.id < self._last_interruption_id:
+        if self._fence.overtaken(frame, direction):
             logger.debug(f"{self}: not answering a question an interruption overtook")
             return
         withdrawn = (

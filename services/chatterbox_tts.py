@@ -14,13 +14,15 @@ from typing import Any, Literal
 
 import aiohttp
 from loguru import logger
-from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
+from pipecat.frames.frames import ErrorFrame, Frame, TextFrame, TTSAudioRawFrame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 from pipecat.utils.errors import ErrorCategory
 from pipecat.utils.tracing.service_decorators import traced_tts
 from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 
+from services.interruption_fence import InterruptionFence
 from services.wav_stream import parse_wav_header
 
 CHATTERBOX_SAMPLE_RATE = 24000
@@ -110,6 +112,13 @@ class ChatterboxTTSService(TTSService):
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._response_format = response_format
         self._timeout_s = timeout_s
+        self._fence = InterruptionFence(kinds=(TextFrame,))
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Speak text as `TTSService` does, except text an interruption overtook."""
+        if self._fence.overtaken(frame, direction):
+            return
+        await super().process_frame(frame, direction)
 
     def can_generate_metrics(self) -> bool:
         """Chatterbox reports time to first byte."""

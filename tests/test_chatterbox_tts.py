@@ -3,6 +3,7 @@ import time
 
 import pytest
 from pipecat.frames.frames import (
+    AggregatedTextFrame,
     ErrorFrame,
     InterruptionFrame,
     TTSAudioRawFrame,
@@ -11,6 +12,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.pipeline.worker import PipelineParams
 from pipecat.tests.utils import SleepFrame, run_test
+from pipecat.utils.text.base_text_aggregator import TextType
 
 from engines import tone
 from engines.scripted import ToneSynthesizer
@@ -173,3 +175,20 @@ async def test_a_server_that_dies_midway_does_not_hang_the_turn(engines, http):
     assert any(isinstance(f, TTSStoppedFrame) for f in down)
     audio, rate = audio_of(down)
     assert len(tone.decode(audio, rate)) < len(tone.code(TEXT))
+
+
+async def test_text_an_interruption_overtook_is_not_synthesized(engines, http):
+    """On a busy loop an interruption can be handled before text queued ahead of it."""
+    overtaken = AggregatedTextFrame("Old reply words", TextType.SENTENCE)
+    down, _ = await run_test(
+        tts(engines, http),
+        frames_to_send=[
+            InterruptionFrame(),
+            overtaken,
+            SleepFrame(0.3),
+            AggregatedTextFrame(TEXT, TextType.SENTENCE),
+        ],
+    )
+    audio, rate = audio_of(down)
+    assert tone.decode(audio, rate) == tone.code(TEXT)
+    assert [r["body"]["input"] for r in engines.chatterbox.log.of_kind("speech")] == [TEXT]

@@ -82,3 +82,20 @@ async def test_the_deadline_timer_is_gone_once_the_reply_ends():
     )
     await asyncio.sleep(0.1)
     assert chunker._timer is None
+
+
+async def test_text_an_interruption_overtook_is_never_spoken():
+    """On a busy loop an interruption can be handled before text queued ahead of it."""
+    chunker = TextChunker(min_chars=10, max_wait_s=5)
+    overtaken = LLMTextFrame("The old reply goes on. ")
+    down, _ = await run_test(
+        chunker,
+        frames_to_send=[
+            InterruptionFrame(),
+            overtaken,
+            LLMFullResponseStartFrame(),
+            LLMTextFrame("The new reply."),
+            LLMFullResponseEndFrame(),
+        ],
+    )
+    assert texts(down) == ["The new reply."]
