@@ -22,6 +22,7 @@ within LIVEKIT_CONNECT_TIMEOUT_S.
 import argparse
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -39,6 +40,9 @@ from bot.launch import (
     AssignmentError,
 )
 from bot.names import NAME_RULE, is_valid_name
+
+if TYPE_CHECKING:
+    from processors.pausing_vad import PausingSileroVADAnalyzer
 
 
 def _room_name(value: str) -> str:
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.pipeline import create_vad_analyzer
     from bot.room import LiveKitUnreachable, run_room
 
-    vad_analyzer = None
+    vad_analyzer: PausingSileroVADAnalyzer | None = None
     if args.standby:
         from bot.preload import finish
 
