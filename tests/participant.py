@@ -41,7 +41,10 @@ class Participant:
         @self.room.on("track_subscribed")
         def on_track(track: rtc.Track, *_: object) -> None:
             if track.kind == rtc.TrackKind.KIND_AUDIO:
-                self._listening[track.sid] = asyncio.create_task(self._listen(track))
+                # The stream keeps audio from its creation on: made here, not in the task,
+                # a busy loop cannot start it after a short greeting has gone by.
+                stream = rtc.AudioStream(track, sample_rate=LISTEN_RATE, num_channels=1)
+                self._listening[track.sid] = asyncio.create_task(self._listen(stream))
                 self._tasks.append(self._listening[track.sid])
 
         @self.room.on("track_unsubscribed")
@@ -121,8 +124,7 @@ class Participant:
             next_at += FRAME_SECS
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
-    async def _listen(self, track: rtc.Track) -> None:
-        stream = rtc.AudioStream(track, sample_rate=LISTEN_RATE, num_channels=1)
+    async def _listen(self, stream: rtc.AudioStream) -> None:
         async for event in stream:
             self.heard.append((time.monotonic(), bytes(event.frame.data)))
 
