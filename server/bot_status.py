@@ -31,6 +31,20 @@ class BotStatus:
             self.error_detail = message.detail
             self.failed.set()
 
+    async def joined_within(self, seconds: float) -> bool:
+        """Wait until the bot joins its room or reports a failure, at most `seconds`.
+
+        Returns:
+            Whether it joined.
+        """
+        waits = [asyncio.ensure_future(event.wait()) for event in (self.joined, self.failed)]
+        try:
+            await asyncio.wait(waits, timeout=max(seconds, 0), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        return self.joined.is_set()
+
     @property
     def failure(self) -> str | None:
         """The reported failure as `sentence (code)`, if any."""

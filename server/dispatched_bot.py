@@ -117,7 +117,7 @@ class DispatchedBot:
             remaining = deadline - time.monotonic()
             if await self._accepted(min(ASSIGNMENT_WAIT_S, remaining)):
                 remaining = deadline - time.monotonic()
-                if await self._joined_within(remaining):
+                if await self.status.joined_within(remaining):
                     return
                 break
             remaining = deadline - time.monotonic()
@@ -216,16 +216,6 @@ class DispatchedBot:
         except (api.TwirpError, aiohttp.ClientError):
             return False
         return any(d.id == self._dispatch_id and d.state.jobs for d in dispatches)
-
-    async def _joined_within(self, seconds: float) -> bool:
-        joined = asyncio.create_task(self.status.joined.wait())
-        failed = asyncio.create_task(self.status.failed.wait())
-        done, pending = await asyncio.wait(
-            {joined, failed}, timeout=max(seconds, 0), return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
-        return joined in done
 
     async def _someone_waiting(self) -> bool:
         """Whether anyone but an agent is still in the room."""

@@ -163,15 +163,13 @@ class ProcessBackend:
         Warming one (a fork, onnxruntime, Silero: ~0.1 s of CPU) while the taken bot
         connects would slow the very start the pool is there to speed up.
         """
-        events = (bot.status.joined, bot.status.failed, self._closed)
-        settled = [asyncio.ensure_future(event.wait()) for event in events]
+        joining = asyncio.ensure_future(bot.status.joined_within(REFILL_WAIT_MAX_S))
+        closing = asyncio.ensure_future(self._closed.wait())
         try:
-            await asyncio.wait(
-                settled, timeout=REFILL_WAIT_MAX_S, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait({joining, closing}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for waiting in settled:
-                waiting.cancel()
+            joining.cancel()
+            closing.cancel()
         await self._add_standby()
 
     async def _add_standby(self) -> None:

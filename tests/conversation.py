@@ -50,16 +50,9 @@ async def converse(
             return tone.decode(participant.audio(since), LISTEN_RATE)
 
         greeting_code, reply_code = tone.code(greeting), tone.code(reply)
-        await _until(
-            lambda: is_whole_reply(heard(), greeting_code), step_timeout_s, "greeting", heard
-        )
+        await _until_heard(heard, greeting_code, step_timeout_s, "greeting")
         spoken_at = participant.say(question)
-        await _until(
-            lambda: is_whole_reply(heard(spoken_at), reply_code),
-            step_timeout_s,
-            "reply",
-            lambda: heard(spoken_at),
-        )
+        await _until_heard(lambda: heard(spoken_at), reply_code, step_timeout_s, "reply")
     except TimeoutError:
         raise ConversationFailed("joining the room timed out") from None
     finally:
@@ -67,11 +60,12 @@ async def converse(
     return Conversation(body["room"], body["identity"], time.monotonic() - started)
 
 
-async def _until(
-    condition: Callable[[], bool], timeout_s: float, what: str, heard: Callable[[], list[int]]
+async def _until_heard(
+    heard: Callable[[], list[int]], expected: list[int], timeout_s: float, what: str
 ) -> None:
+    """Wait until `heard()` is the whole of `expected`; fail naming what was heard."""
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while not is_whole_reply(heard(), expected):
         if time.monotonic() > deadline:
             raise ConversationFailed(f"no {what} heard within {timeout_s:.0f}s (heard {heard()})")
         await asyncio.sleep(POLL_S)
