@@ -6,7 +6,6 @@ import time
 from collections.abc import Mapping
 from datetime import timedelta
 
-import aiohttp
 from livekit import rtc
 from loguru import logger
 from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
@@ -23,6 +22,7 @@ from bot.tokens import mint_token
 from bot.tracing import start_conversation
 from processors.pausing_vad import PausingSileroVADAnalyzer
 from processors.redaction import Redactor
+from services.keepalive import engine_http_session
 
 AGENT_TOKEN_TTL = timedelta(hours=6)
 # How long the greeting waits for the participant to subscribe to the bot's audio.
@@ -141,7 +141,7 @@ async def _serve(
 ) -> EndReason:
     room = assignment.room
     started = time.monotonic()
-    async with aiohttp.ClientSession() as http:
+    async with engine_http_session() as http:
         transport = PausableLiveKitTransport(
             url=settings.livekit_url,
             token=mint_agent_token(settings, room, attributes),

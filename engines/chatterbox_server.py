@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from engines.backends import Synthesizer
-from engines.faults import FaultPlan, RequestLog, bearer_ok
+from engines.faults import FaultPlan, RequestLog, bearer_ok, client_port
 from engines.wav import wav_header
 
 RESPONSE_FORMATS = ("wav", "pcm")
@@ -66,6 +66,7 @@ def create_chatterbox_app(
             path=request.path,
             body=body,
             headers=dict(request.headers),
+            client_port=client_port(request),
             at=time.monotonic(),
         )
         return body

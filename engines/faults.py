@@ -117,6 +117,12 @@ class RequestLog:
         return [r for r in self.requests if r.get("kind") == kind]
 
 
+def client_port(request: web.Request) -> int | None:
+    """The client's port: requests on one kept-alive connection share it."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return peer[1] if peer else None
+
+
 def bearer_ok(authorization: str | None, api_key: str | None) -> bool:
     """Whether a request's Authorization header satisfies the configured key."""
     return api_key is None or authorization == f"Bearer {api_key}"

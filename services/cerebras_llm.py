@@ -15,7 +15,9 @@ next turn.
 
 The session's first request would pay for opening the connection and the client's
 first use (0.2-0.5 s here); a `GET /models` when the pipeline starts pays it before
-anyone waits.
+anyone waits. The connection then stays open between turns (`services.keepalive`:
+the client's default closed it before nearly every question), and once it has been
+idle longer than that, the user starting to speak opens it again while they talk.
 
 A reply generated preemptively, before the user's turn has ended, streams on to the
 TTS at once (`processors.preempted_reply_gate` holds its audio instead); when it is
@@ -33,6 +35,7 @@ import asyncio
 import functools
 import ssl
 import sys
+import time
 from typing import Any
 
 import httpx2
@@ -55,6 +58,7 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     LLMContextFrame,
     StartFrame,
+    UserStartedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.cerebras.llm import CerebrasLLMService, CerebrasLLMSettings
@@ -63,6 +67,7 @@ from pipecat.utils.errors import ErrorCategory
 
 from services.engine_metrics import count_retry, failure_kind
 from services.interruption_fence import InterruptionFence
+from services.keepalive import KEEPALIVE_S
 
 RATE_LIMIT_RETRIES = 3
 SERVER_ERROR_RETRIES = 1
@@ -143,6 +148,7 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         super().__init__(**kwargs)
         self._speculation_gate = _ForwardingSpeculationGate(name=f"{self}::SpeculationGate")
         self._warm_up_task: asyncio.Task | None = None
+        self._last_used = time.monotonic()
         self._fence = InterruptionFence(kinds=(LLMContextFrame,))
 
     async def start(self, frame: StartFrame) -> None:
@@ -161,11 +167,17 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         await super().cancel(frame)
 
     async def _warm_up(self) -> None:
+        self._last_used = time.monotonic()
         try:
             await self._client.models.list()
         except OpenAIError as e:
             # Any answer warms the connection; a server without the route is fine.
             logger.debug(f"{self}: warm-up request answered {type(e).__name__}")
+
+    def _connection_dropped(self) -> bool:
+        """Whether the client has closed the connection as idle since it was last used."""
+        warming = self._warm_up_task is not None and not self._warm_up_task.done()
+        return not warming and time.monotonic() - self._last_used > KEEPALIVE_S
 
     async def _end_warm_up(self) -> None:
         task, self._warm_up_task = self._warm_up_task, None
@@ -180,7 +192,11 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         withdrawn = (
             isinstance(frame, EagerEndOfTurnCancelFrame) and self._speculation_gate.is_speculating
         )
+        if isinstance(frame, UserStartedSpeakingFrame) and self._connection_dropped():
+            self._warm_up_task = self.create_task(self._warm_up(), "llm_warm_up")
         await super().process_frame(frame, direction)
+        if isinstance(frame, LLMContextFrame):
+            self._last_used = time.monotonic()
         if withdrawn:
             # The chunker drops its text, the TTS closes its request, the reply gate
             # drops the audio it held: as for an interruption, though nothing was heard.
@@ -204,7 +220,10 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
             default_headers=default_headers,
             max_retries=RATE_LIMIT_RETRIES,
             timeout=Timeout(self._timeout_s, connect=min(CONNECT_TIMEOUT_S, self._timeout_s)),
-            http_client=DefaultAsyncHttpxClient(verify=tls_context()),
+            http_client=DefaultAsyncHttpxClient(
+                verify=tls_context(),
+                limits=httpx2.Limits(keepalive_expiry=KEEPALIVE_S),
+            ),
         )
 
     def build_chat_completion_params(self, params_from_context: Any) -> dict:

@@ -276,12 +276,14 @@ class VoxtralRealtimeSTTService(WebsocketSTTService):
         if not self._utterances:
             return
         head = self._utterances.popleft()
-        await self._cancel_transcript_timer()
         transcript = (text or head.text).strip()
         if transcript:
             await self.push_frame(
                 TranscriptionFrame(transcript, self._user_id, time_now_iso8601(), finalized=True)
             )
+        # After the push: waiting for the deadline task to end lets the loop run audio
+        # work first, a few ms the user would wait. The deadline no longer sees `head`.
+        await self._cancel_transcript_timer()
         self._watch_head()
         await self._pump()
 

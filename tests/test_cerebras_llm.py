@@ -1,7 +1,13 @@
 import time
 
 import pytest
-from pipecat.frames.frames import ErrorFrame, InterruptionFrame, LLMContextFrame, LLMTextFrame
+from pipecat.frames.frames import (
+    ErrorFrame,
+    InterruptionFrame,
+    LLMContextFrame,
+    LLMTextFrame,
+    UserStartedSpeakingFrame,
+)
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.tests.utils import SleepFrame, run_test
 
@@ -166,3 +172,23 @@ async def test_the_connection_is_opened_before_the_first_question(engines):
     await run_test(llm(engines), frames_to_send=[SleepFrame(0.3)])
     assert len(engines.chat.log.of_kind("models")) == 1
     assert not engines.chat.log.of_kind("chat"), "no completion is spent on it"
+
+
+async def test_the_connection_stays_open_for_a_question_after_a_pause(engines):
+    """The client's default closed an idle connection after 5 s, before most questions."""
+    engines.replies[:] = ["Still here."]
+    frames = [ask("Hi"), SleepFrame(6), ask("Still there?")]
+    await run_test(llm(engines), frames_to_send=frames)
+    *earlier, after_pause = engines.chat.log.of_kind("models") + engines.chat.log.of_kind("chat")
+    assert after_pause["body"]["messages"][-1]["content"] == "Still there?"
+    assert after_pause["client_port"] in {r["client_port"] for r in earlier}, "a new connection"
+
+
+async def test_a_connection_idle_too_long_is_opened_again_while_the_user_speaks(
+    engines, monkeypatch
+):
+    monkeypatch.setattr("services.cerebras_llm.KEEPALIVE_S", 0.3)
+    frames = [SleepFrame(0.5), UserStartedSpeakingFrame(), SleepFrame(0.3)]
+    await run_test(llm(engines), frames_to_send=frames)
+    assert len(engines.chat.log.of_kind("models")) == 2
+    assert not engines.chat.log.of_kind("chat")
