@@ -77,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scenarios", type=_scenarios, default=list(ALL), help=f"some of {','.join(ALL)}"
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds per turn-taking scenario")
+    parser.add_argument(
+        "--settle-s", type=float, default=5, help="between levels: bots leave, warm pools refill"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--date", default=datetime.date.today().isoformat())
 
@@ -98,9 +101,11 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             )
         SCENARIOS["(b) engines at 150/150/150 ms"].apply(bench.stack.engines)
         if "concurrency" in ran:
-            await concurrency(bench, said, args.concurrency, args.conversation_turns, results)
+            await concurrency(
+                bench, said, args.concurrency, args.conversation_turns, results, args.settle_s
+            )
         if "burst" in ran:
-            await burst(bench, args.burst, results)
+            await burst(bench, args.burst, results, args.settle_s)
         if "turn-taking" in ran:
             by_name = {system.name: system for system in bench.systems}
             systems = [by_name[name] for name in args.turn_taking_systems]
@@ -132,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     if args.quick:
         args.turns, args.concurrency, args.conversation_turns, args.burst = 1, [1, 2], 1, [1, 2]
         args.rounds, args.turn_taking_systems = 1, QUICK_TURN_TAKING_SYSTEMS
+        # Its figures only have to exist: a burst may find a warm pool still refilling.
+        args.settle_s = 1
     with tempfile.TemporaryDirectory(prefix="compare-bench-") as folder:
         results = asyncio.run(measure(args, Path(folder)))
     results["meta"]["commit"] = subprocess.run(

@@ -183,9 +183,17 @@ async def _converse(listener: Listener, question: bytes, turns: int) -> list[flo
 
 
 async def concurrency(
-    bench: Bench, speech: Speech, levels: list[int], turns: int, results: Results
+    bench: Bench,
+    speech: Speech,
+    levels: list[int],
+    turns: int,
+    results: Results,
+    settle_s: float,
 ) -> None:
-    """`n` rooms at once on each system, `turns` questions each; latency and cost per room."""
+    """`n` rooms at once on each system, `turns` questions each; latency and cost per room.
+
+    Between levels, `settle_s` lets the bots leave and the warm pools refill.
+    """
     sfu = bench.stack.livekit.process.pid
     for n in levels:
         for system in bench.systems:
@@ -225,11 +233,14 @@ async def concurrency(
             }
             for listener in listeners:
                 await listener.leave()
-            await asyncio.sleep(3)  # bots leave, warm pools refill
+            await asyncio.sleep(settle_s)
 
 
-async def burst(bench: Bench, levels: list[int], results: Results) -> None:
-    """`n` rooms asked for at once: ms until each room's first bot audio is heard."""
+async def burst(bench: Bench, levels: list[int], results: Results, settle_s: float) -> None:
+    """`n` rooms asked for at once: ms until each room's first bot audio is heard.
+
+    Between bursts, `settle_s` lets the warm pools refill.
+    """
     for n in levels:
         for system in bench.systems:
             joined = await asyncio.gather(*(join(system) for _ in range(n)), return_exceptions=True)
@@ -239,7 +250,7 @@ async def burst(bench: Bench, levels: list[int], results: Results) -> None:
             for j in joined:
                 if not isinstance(j, BaseException):
                     await j[0].leave()
-            await asyncio.sleep(5)  # warm pools refill
+            await asyncio.sleep(settle_s)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
