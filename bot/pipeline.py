@@ -222,7 +222,10 @@ def build_worker(
     pipeline = Pipeline(
         [
             transport.input(),
-            MeasuredStopVADProcessor(vad_analyzer=vad_analyzer or create_vad_analyzer(settings)),
+            MeasuredStopVADProcessor(
+                vad_analyzer=vad_analyzer or create_vad_analyzer(settings),
+                sound_min_dbfs=settings.sound_min_dbfs,
+            ),
             create_stt(settings, http),
             user_aggregator,
             InputAudioEnd(),

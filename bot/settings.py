@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     backchannel_words: Annotated[list[str], NoDecode] = list(DEFAULT_BACKCHANNEL_WORDS)
     min_interruption_words: Annotated[int, Field(ge=1, le=20)] = 1
     false_interruption_timeout_ms: Annotated[int, Field(ge=0, le=10_000)] = 1000
+    # A user sound pauses the bot from this loudness (and 12 dB over the room's floor).
+    # Raise it where the bot's own voice comes back through a speakerphone's echo.
+    sound_min_dbfs: Annotated[float, Field(ge=-80, le=0)] = -40.0
 
     # Bot process
     bot_idle_timeout_s: Seconds = 120

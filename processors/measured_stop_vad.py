@@ -29,17 +29,29 @@ from pipecat.processors.frame_processor import FrameDirection
 from processors.pausing_vad import PausingSileroVADAnalyzer
 from processors.sound_frames import UserSoundStartedFrame, UserSoundStoppedFrame
 from processors.sound_span import SoundSpan
-from processors.voice_onset import NS_PER_S, VoiceOnset
+from processors.voice_onset import NS_PER_S, VOICED_DBFS, VoiceOnset
 
 
 class MeasuredStopVADProcessor(VADProcessor):
     """`VADProcessor` with measured `stop_secs` and `start_secs`, and sound frames."""
 
-    def __init__(self, *, vad_analyzer: PausingSileroVADAnalyzer, **kwargs: Any) -> None:
-        """Initialize the processor; arguments as `VADProcessor`."""
+    def __init__(
+        self,
+        *,
+        vad_analyzer: PausingSileroVADAnalyzer,
+        sound_min_dbfs: float = VOICED_DBFS,
+        **kwargs: Any,
+    ) -> None:
+        """Initialize the processor.
+
+        Args:
+            vad_analyzer: The VAD, as for `VADProcessor`.
+            sound_min_dbfs: How loud a sound must be to begin (see `VoiceOnset`).
+            **kwargs: Passed to `VADProcessor`.
+        """
         super().__init__(vad_analyzer=vad_analyzer, **kwargs)
         self._analyzer = vad_analyzer
-        self._onset = VoiceOnset()
+        self._onset = VoiceOnset(min_dbfs=sound_min_dbfs)
         self._sound = SoundSpan()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:

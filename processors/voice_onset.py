@@ -4,7 +4,7 @@ The VAD reports speech `start_secs` after Silero's confidence first held, but Si
 does not count a word's first sounds ("S-t-" in "Stop") and its confidence takes a few
 windows to rise, so `at - start_secs` places the start of an interruption ~0.1-0.2 s
 late. A listener counts from the first voiced sound; this finds it in the audio the
-bot received, the way the listener bench does (10 ms windows above about -40 dBFS).
+bot received, the way the listener bench does (10 ms windows above -40 dBFS by default).
 
 In a noisy room a window counts as loud only `FLOOR_MARGIN` above the room's noise
 floor: the quietest window of the last `FLOOR_S` seconds (speech always has gaps).
@@ -14,15 +14,16 @@ from collections import deque
 
 import numpy as np
 
-# A 10 ms window counts as voiced above this RMS (about -40 dBFS), as in the bench.
-VOICED_RMS = 330.0
+# A 10 ms window counts as voiced above this loudness by default, as in the bench.
+VOICED_DBFS = -40.0
+FULL_SCALE = 32768.0
 # Silence inside one stretch of voice (a stop consonant, a comma) up to this long.
 MAX_GAP_NS = 150_000_000
 # How far before the VAD's own start an onset may lie; further means steady noise.
 MAX_LEAD_NS = 600_000_000
 WINDOW_S = 0.01
 NS_PER_S = 1_000_000_000
-# Loud: this many times the noise floor's RMS (12 dB) as well as above VOICED_RMS.
+# Loud: this many times the noise floor's RMS (12 dB) as well as above the minimum.
 FLOOR_MARGIN = 4.0
 # The floor is the minimum over this long, kept as the minima of half-second blocks.
 FLOOR_S = 3.0
@@ -32,8 +33,9 @@ FLOOR_BLOCK_WINDOWS = 50
 class VoiceOnset:
     """Keeps the last second or so of input loudness, 10 ms at a time."""
 
-    def __init__(self, keep_s: float = 1.5) -> None:
-        """Initialize an empty history of `keep_s` seconds."""
+    def __init__(self, keep_s: float = 1.5, min_dbfs: float = VOICED_DBFS) -> None:
+        """Initialize an empty history of `keep_s` seconds; loud is above `min_dbfs`."""
+        self._min_rms = FULL_SCALE * 10 ** (min_dbfs / 20)
         self._windows: deque[tuple[int, bool]] = deque(maxlen=int(keep_s / WINDOW_S))
         self._block_minima: deque[float] = deque(
             maxlen=int(FLOOR_S / WINDOW_S) // FLOOR_BLOCK_WINDOWS
@@ -57,7 +59,7 @@ class VoiceOnset:
         flags = []
         for i, rms in enumerate(np.sqrt((windows**2).mean(axis=1)).tolist()):
             floor = self._noise_floor(rms)
-            loud = rms > VOICED_RMS and rms > FLOOR_MARGIN * floor
+            loud = rms > self._min_rms and rms > FLOOR_MARGIN * floor
             self._windows.append((at - (count - i) * step, loud))
             flags.append(loud)
         return flags

@@ -11,6 +11,7 @@ from pipecat.tests.utils import run_test
 
 from processors.measured_stop_vad import MeasuredStopVADProcessor
 from processors.pausing_vad import PausingSileroVADAnalyzer
+from processors.sound_frames import UserSoundStartedFrame
 
 pytestmark = pytest.mark.unit
 
@@ -134,3 +135,21 @@ async def test_words_after_a_silent_spell_are_heard_as_soon_without_silero_in_th
         monkeypatch.undo()
         # Silero ran on the words and the silence after them, not on the silent spell.
         assert len(scored) <= (len(audio) - len(lead)) // 2 // 512 + 1
+
+
+@pytest.mark.parametrize(("sound_min_dbfs", "pauses"), [(-40.0, True), (-30.0, False)])
+async def test_a_sound_under_the_configured_loudness_does_not_pause_the_bot(
+    sound_min_dbfs: float, pauses: bool
+) -> None:
+    """Where the bot's own voice echoes back at -35 dBFS, SOUND_MIN_DBFS=-30 ignores it."""
+    t = np.arange(int(0.3 * RATE)) / RATE
+    rms = 32768 * 10 ** (-35 / 20)
+    hum = (rms * np.sqrt(2) * np.sin(2 * np.pi * 200 * t)).astype(np.int16).tobytes()
+    audio = with_room_noise(hum, lead_s=1.0, tail_s=0.5)
+    frames = [
+        InputAudioRawFrame(audio[i : i + CHUNK * 2], RATE, 1)
+        for i in range(0, len(audio), CHUNK * 2)
+    ]
+    processor = MeasuredStopVADProcessor(vad_analyzer=pausing(), sound_min_dbfs=sound_min_dbfs)
+    down, _ = await run_test(processor, frames_to_send=frames)
+    assert any(isinstance(f, UserSoundStartedFrame) for f in down) is pauses
