@@ -8,10 +8,15 @@ import argparse
 import sys
 from types import ModuleType
 
-from bench import cost, soak
+from bench import cost, shared_process, soak
 from bench.compare import cli as compare
 
-COMMANDS: dict[str, ModuleType] = {"compare": compare, "cost": cost, "soak": soak}
+COMMANDS: dict[str, ModuleType] = {
+    "compare": compare,
+    "cost": cost,
+    "shared-process": shared_process,
+    "soak": soak,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
