@@ -136,6 +136,9 @@ async def _measure(counts: list[int], seconds: float) -> dict[int, dict[str, Any
                 finally:
                     users.kill()
                     users.wait()
+                if bots.returncode != 0:
+                    failure = bots.stderr[-2000:]
+                    raise RuntimeError(f"the bot side failed with {n} rooms:\n{failure}")
                 out[n] = json.loads(bots.stdout.strip().splitlines()[-1])
         finally:
             livekit.stop()
