@@ -45,13 +45,17 @@ STANDING_BY = "Standing by for a room"
 LONG_REPLY = " ".join(["This reply goes on for a long while so that it keeps talking."] * 6)
 
 
+def thread_name(pid: int, task: Path) -> str:
+    """A thread's name (`main`: Python's own) from its /proc task directory."""
+    return "main" if task.name == str(pid) else (task / "comm").read_text().strip()
+
+
 def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds so far of each thread of `pid`, summed by thread name (`main`: Python's)."""
+    """CPU seconds so far of each thread of `pid`, summed by thread name."""
     out: dict[str, float] = defaultdict(float)
     for task in tasks_of(pid):
         try:
-            name = "main" if task.name == str(pid) else (task / "comm").read_text().strip()
-            out[name] += stat_cpu_seconds(task / "stat")
+            out[thread_name(pid, task)] += stat_cpu_seconds(task / "stat")
         except OSError:
             continue
     return out

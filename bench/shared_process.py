@@ -24,26 +24,30 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from livekit import api, rtc
+from livekit import rtc
 
 from bench.compare.measure import tasks_of
-from bench.cost import thread_cpu
+from bench.cost import thread_cpu, thread_name
+from bot.tokens import ParticipantType, mint_token
 from tests.conftest import SECRETS
 from tests.livekit_server import LiveKitServer
 
 SUMMARY = "LiveKit's native CPU per room when N rooms share one process"
 RESULTS = Path(__file__).resolve().parent / "results"
 SETTLE_S = 5.0
+TOKEN_TTL = datetime.timedelta(minutes=30)
 MIC_FRAME = rtc.AudioFrame(bytes(960), 48000, 1, 480)  # 10 ms of silence
 
 
-def _token(room: str, identity: str) -> str:
-    return (
-        api.AccessToken(SECRETS["livekit_api_key"], SECRETS["livekit_api_secret"])
-        .with_identity(identity)
-        .with_grants(api.VideoGrants(room_join=True, room=room))
-        .to_jwt()
-    )
+def _token(room: str, participant_type: ParticipantType) -> str:
+    return mint_token(
+        api_key=SECRETS["livekit_api_key"],
+        api_secret=SECRETS["livekit_api_secret"],
+        room=room,
+        identity=participant_type,
+        participant_type=participant_type,
+        ttl=TOKEN_TTL,
+    ).jwt
 
 
 async def _publish(room: rtc.Room, source: rtc.AudioSource) -> None:
@@ -64,7 +68,7 @@ async def _join_as_bot(url: str, name: str, tasks: set[asyncio.Task]) -> rtc.Roo
     def subscribed(track: rtc.Track, *_: Any) -> None:
         tasks.add(asyncio.create_task(listen(track)))
 
-    await room.connect(url, _token(name, "bot"))
+    await room.connect(url, _token(name, "agent"))
     await _publish(room, rtc.AudioSource(24000, 1))
     return room
 
@@ -97,10 +101,7 @@ async def _serve(role: str, url: str, rooms: int, seconds: float) -> None:
         before, started = thread_cpu(pid), time.monotonic()
         await asyncio.sleep(seconds)
         after, elapsed = thread_cpu(pid), time.monotonic() - started
-        threads = Counter(
-            "main" if task.name == str(pid) else (task / "comm").read_text().strip()
-            for task in tasks_of(pid)
-        )
+        threads = Counter(thread_name(pid, task) for task in tasks_of(pid))
         pct = {name: 100 * (after[name] - before.get(name, 0.0)) / elapsed for name in after}
         print(json.dumps({"cpu_pct": pct, "threads": dict(threads)}))
     finally:

@@ -8,17 +8,20 @@ import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from livekit import api
 
 from bench.peers.livekit_agent import CONFIG_VARIABLE
 from bench.peers.livekit_options import AGENT_NAME, PeerConfig, PeerEngines
+from bot.tokens import mint_token
 from tests.conftest import SECRETS, VOXTRAL_MODEL, Engines
 from tests.livekit_server import LiveKitServer
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 REGISTER_TIMEOUT_S = 60.0
+LISTENER_TOKEN_TTL = timedelta(hours=1)
 
 
 def peer_engines(engines: Engines) -> PeerEngines:
@@ -101,13 +104,15 @@ class PeerWorker:
             await lk.agent_dispatch.create_dispatch(
                 api.CreateAgentDispatchRequest(agent_name=AGENT_NAME, room=room)
             )
-        token = (
-            api.AccessToken(SECRETS["livekit_api_key"], SECRETS["livekit_api_secret"])
-            .with_identity(f"listener-{uuid.uuid4().hex[:6]}")
-            .with_grants(api.VideoGrants(room_join=True, room=room))
-            .to_jwt()
+        token = mint_token(
+            api_key=SECRETS["livekit_api_key"],
+            api_secret=SECRETS["livekit_api_secret"],
+            room=room,
+            identity=f"listener-{uuid.uuid4().hex[:6]}",
+            participant_type="user",
+            ttl=LISTENER_TOKEN_TTL,
         )
-        return self.livekit.url, room, token
+        return self.livekit.url, room, token.jwt
 
     def pids(self) -> list[int]:
         """The worker and every process under it (its job processes)."""
