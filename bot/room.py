@@ -82,6 +82,7 @@ async def run_room(
     control: NoControl,
     *,
     stop_signals: Mapping[signal.Signals, EndReason] = STOP_SIGNALS,
+    stop_requests: asyncio.Queue[EndReason] | None = None,
     attributes: dict[str, str] | None = None,
     vad_analyzer: PausingSileroVADAnalyzer | None = None,
 ) -> EndReason:
@@ -99,6 +100,8 @@ async def run_room(
         control: Where "joined" is reported (the caller reports the end).
         stop_signals: The signals that end the session, each with its reason; a worker
             host's job leaves SIGTERM/SIGINT to the host, which drains instead.
+        stop_requests: Where a reason to stop arrives for a room that cannot take signals
+            (one in a worker host's job thread).
         attributes: Participant attributes for the bot (a worker host's job ids).
         vad_analyzer: Silero, loaded before the room came (a standby bot).
 
@@ -119,6 +122,7 @@ async def run_room(
             control,
             conversation,
             stop_signals,
+            stop_requests,
             attributes,
             vad_analyzer,
         )
@@ -136,6 +140,7 @@ async def _serve(
     control: NoControl,
     conversation: SavedConversation,
     stop_signals: Mapping[signal.Signals, EndReason],
+    stop_requests: asyncio.Queue[EndReason] | None,
     attributes: dict[str, str] | None,
     vad_analyzer: PausingSileroVADAnalyzer | None,
 ) -> EndReason:
@@ -196,12 +201,20 @@ async def _serve(
             asyncio.create_task(leave_if_nobody_comes()),
         ]
         loop = asyncio.get_running_loop()
+        requested: set[EndReason] = set()
 
         def stop(reason: EndReason) -> None:
-            watches.append(asyncio.create_task(end(reason, "Stop signal")))
+            requested.add(reason)
+            watches.append(asyncio.create_task(end(reason, "Stop requested")))
 
         for sig, reason in stop_signals.items():
             loop.add_signal_handler(sig, stop, reason)
+
+        async def stop_on_request(requests: asyncio.Queue[EndReason]) -> None:
+            stop(await requests.get())
+
+        if stop_requests is not None:
+            watches.append(asyncio.create_task(stop_on_request(stop_requests)))
 
         @worker.event_handler("on_pipeline_error")
         async def transport_gave_up(_: object, error: ErrorFrame) -> None:
@@ -247,7 +260,7 @@ async def _serve(
                 loop.remove_signal_handler(sig)
             for watch in watches:
                 watch.cancel()
-    if not connected.is_set() and not set(ended) & set(stop_signals.values()):
+    if not connected.is_set() and not set(ended) & requested:
         # Pipecat's transport connects while the pipeline sets up; a session that ended
         # before it was ever in the room (our deadline or its own retries) never got in.
         raise LiveKitUnreachable(

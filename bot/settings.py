@@ -137,6 +137,7 @@ class Settings(BaseSettings):
     resume_line: str = "Sorry, I lost you for a moment."
     max_jobs_per_worker: Annotated[int, Field(ge=1, le=100)] = 4
     worker_idle_processes: Annotated[int, Field(ge=0, le=20)] = 2
+    worker_job_executor: Literal["process", "thread"] = "process"
     worker_health_host: str = "127.0.0.1"
     worker_health_port: Annotated[int, Field(ge=0, lt=65536)] = 8082
     worker_metrics_port: Port | None = None

@@ -8,8 +8,14 @@ it never calls `ctx.connect()`, since the transport joins with the identity the 
 accepted with, and a second connection under that identity would make the SFU drop
 one. SIGTERM or SIGINT drains: no new rooms, the conversations in progress go on for up
 to `DRAIN_TIMEOUT_S` (a second signal cuts that short), then the host exits 0. The
-bots still running then are stopped with `HANDOVER_SIGNAL`: each saves its conversation
-and reports `worker_stopped`, and the session server dispatches the room again.
+bots still running then are stopped (`HANDOVER_SIGNAL` to a job process, a request
+through `RoomStops` to a job thread): each saves its conversation and reports
+`worker_stopped`, and the session server dispatches the room again.
+
+`WORKER_JOB_EXECUTOR=thread` runs each room in a thread of the host instead of a
+process of its own: the rooms then share one LiveKit runtime, its audio thread and the
+Python interpreter, which costs less per room; a crash of the process costs all of
+them, and their Python work shares one core.
 """
 
 import asyncio
@@ -20,7 +26,8 @@ import signal
 import tempfile
 
 import aiohttp
-from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
+from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, JobRequest
+from livekit.rtc._ffi_client import FfiClient  # livekit-rtc 1.1 exports no public handle
 from loguru import logger
 
 from bot.control import NoControl
@@ -28,6 +35,7 @@ from bot.control_socket import ControlAddress, SocketControl
 from bot.job_slots import JobSlots
 from bot.launch import Assignment
 from bot.logging import setup_logging
+from bot.room_stops import RoomStops
 from bot.settings import Settings, load_settings
 from processors.redaction import Redactor
 
@@ -54,15 +62,6 @@ def load_threshold(max_jobs: int) -> float:
     return worker_load(max_jobs, max_jobs) * (max_jobs - 0.5) / max_jobs
 
 
-def _logging(settings: Settings) -> Redactor:
-    return setup_logging(
-        level=settings.log_level,
-        json_format=settings.log_format == "json",
-        secrets=settings.secret_values(),
-        log_transcripts=settings.log_transcripts,
-    )
-
-
 # Imported once in the worker's fork server, so each job process starts with them loaded.
 # The openai and anyio modules are otherwise imported lazily on a room's first LLM
 # request, blocking its loop (0.1-2.6 s each, measured with six rooms starting at once).
@@ -77,17 +76,38 @@ PRELOADED_MODULES = [
 ]
 
 
+# The logging set up in this process, once (`_logging`).
+_process_redactor: Redactor | None = None
+# The rooms this process runs in job threads, so the host can hand them over.
+_threaded_rooms = RoomStops()
+
+
 def _not_about_ctx_connect(record: logging.LogRecord) -> bool:
     # livekit-agents warns when a job never calls ctx.connect(); ours never does, on purpose.
     return "job_ctx.connect()" not in record.getMessage()
 
 
+def _logging(settings: Settings) -> Redactor:
+    """Set up this process's logging; the host's serves the rooms it runs in threads."""
+    global _process_redactor
+    _process_redactor = setup_logging(
+        level=settings.log_level,
+        json_format=settings.log_format == "json",
+        secrets=settings.secret_values(),
+        log_transcripts=settings.log_transcripts,
+    )
+    logging.getLogger("livekit.agents").addFilter(_not_about_ctx_connect)
+    return _process_redactor
+
+
 def prewarm(proc: JobProcess) -> None:
-    """Load settings and logging in a job process before a room arrives."""
+    """Load settings and logging in a job process (or thread) before a room arrives."""
     settings = load_settings()
     proc.userdata["settings"] = settings
-    proc.userdata["redactor"] = _logging(settings)
-    logging.getLogger("livekit.agents").addFilter(_not_about_ctx_connect)
+    redactor = _process_redactor
+    if proc.executor_type is not JobExecutorType.THREAD or redactor is None:
+        redactor = _logging(settings)
+    proc.userdata["redactor"] = redactor
 
 
 async def run_job(ctx: JobContext) -> None:
@@ -95,12 +115,19 @@ async def run_job(ctx: JobContext) -> None:
 
     Returning alone would not end it: livekit-agents waits for `ctx.shutdown()`.
     """
+    # Context, not the process's logger configuration: job threads share the process.
+    with logger.contextualize(room=ctx.job.room.name, job_id=ctx.job.id):
+        try:
+            await _serve_job(ctx)
+        finally:
+            ctx.shutdown("the conversation ended")
+
+
+async def _serve_job(ctx: JobContext) -> None:
     from bot.room import LiveKitUnreachable, run_room
 
     settings: Settings = ctx.proc.userdata["settings"]
     redactor: Redactor = ctx.proc.userdata["redactor"]
-    room = ctx.job.room.name
-    logger.configure(extra={"room": room, "job_id": ctx.job.id})
     address, trace_context = ControlAddress.from_metadata(ctx.job.metadata)
     async with aiohttp.ClientSession() as http:
         control: NoControl | None = NoControl()
@@ -109,15 +136,16 @@ async def run_job(ctx: JobContext) -> None:
             control = await SocketControl.connect(http, address, **ids)
         if control is None:
             logger.info("The session server withdrew this dispatch; not joining")
-            ctx.shutdown("dispatch withdrawn")
             return
+        threaded = ctx.proc.executor_type is JobExecutorType.THREAD
         try:
             reason = await run_room(
                 settings,
-                Assignment(room, trace_context),
+                Assignment(ctx.job.room.name, trace_context),
                 redactor,
                 control,
-                stop_signals={HANDOVER_SIGNAL: "worker_stopped"},
+                stop_signals={} if threaded else {HANDOVER_SIGNAL: "worker_stopped"},
+                stop_requests=_threaded_rooms.add(ctx.job.id) if threaded else None,
                 attributes={"worker_id": ctx.worker_id, "job_id": ctx.job.id},
             )
             control.ended(reason)
@@ -129,9 +157,9 @@ async def run_job(ctx: JobContext) -> None:
             logger.exception("The bot failed")
             control.error("crashed", "the bot failed unexpectedly; its log has the traceback")
         finally:
+            _threaded_rooms.discard(ctx.job.id)
             if isinstance(control, SocketControl):
                 await control.close()
-            ctx.shutdown("the conversation ended")
 
 
 class WorkerHost:
@@ -140,6 +168,11 @@ class WorkerHost:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._slots = JobSlots(settings.max_jobs_per_worker)
+        if settings.worker_job_executor == "thread":
+            # livekit-rtc makes its native client on first use, without a lock: two job
+            # threads joining at once would each make one, and one room's connect would
+            # wait forever for an answer that went to the other's. Make it here, once.
+            FfiClient.instance  # noqa: B018
         # Job processes write their Prometheus metrics here (prometheus-client's
         # multiprocess mode); livekit-agents sums them on WORKER_METRICS_PORT.
         self._metrics_dir = tempfile.TemporaryDirectory(prefix="voice-agent-worker-metrics-")
@@ -154,6 +187,7 @@ class WorkerHost:
             load_fnc=self._load,
             load_threshold=load_threshold(settings.max_jobs_per_worker),
             shutdown_process_timeout=settings.bot_stop_grace_s,
+            job_executor_type=JobExecutorType(settings.worker_job_executor),
             setup_fnc=prewarm,
             preload_modules=PRELOADED_MODULES,
             prometheus_port=settings.worker_metrics_port,
@@ -192,6 +226,7 @@ class WorkerHost:
             if process.running_job is not None and pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, HANDOVER_SIGNAL)
+        _threaded_rooms.stop_all("worker_stopped")
 
     async def serve(self) -> int:
         """Run until SIGTERM or SIGINT, then drain; 0 when drained, 1 if the server failed."""

@@ -263,6 +263,42 @@ async def test_a_conversation_outliving_the_drain_moves_to_another_worker(
     await caller.participant.leave()
 
 
+async def test_a_threaded_worker_runs_rooms_in_its_own_process_and_hands_them_over(
+    cluster: Cluster, speak: Speak
+) -> None:
+    """`WORKER_JOB_EXECUTOR=thread`: the rooms share the host's process, not its fate.
+
+    Each room is answered on its own and logged under its own name; a drain that runs
+    out stops them all (no signal can reach a thread), and another worker resumes each.
+    """
+    shared = await cluster.start_worker(
+        "threaded", worker_job_executor="thread", drain_timeout_s=1, bot_stop_grace_s=2
+    )
+    callers = await asyncio.gather(connect(cluster), connect(cluster))
+    rooms = sorted(c.room for c in callers)
+    assert sorted(accepted_rooms(shared)) == rooms
+    assert shared.group_pids() == [shared.pid], "a job process: the rooms must run in the host"
+    for caller in callers:
+        await tells_locker_number(cluster, caller, speak)
+    joined = [r for r in shared.records() if r.get("message") == "Joined the room"]
+    assert sorted(r.get("room") for r in joined) == rooms, joined
+    other = await cluster.start_worker("threaded-successor")
+
+    shared.terminate()
+    terminated_at = time.monotonic()
+    assert await asyncio.to_thread(shared.process.wait, 30) == 0
+    for caller in callers:
+        await until(
+            lambda: ends_with(caller.heard(since=terminated_at), tone.code(RESUME_LINE)),
+            20,
+            lambda: f"the new bot's apology in {caller.room}, heard {caller.heard()}",
+        )
+    assert sorted(accepted_rooms(other)) == rooms
+    for caller in callers:
+        await asks_remembering(cluster, caller, speak)
+        await caller.participant.leave()
+
+
 async def test_no_worker_means_503_with_retry_after_and_no_dispatch_left(cluster: Cluster) -> None:
     timeout_s = 4.0
     lonely = await cluster.start_server(bot_start_timeout_s=timeout_s)

@@ -58,9 +58,10 @@ class WorkerHost:
         return host
 
     def ready(self, idle: int) -> bool:
-        """Registered with the SFU, `idle` job processes loaded (livekit-agents logs both)."""
+        """Registered with the SFU, `idle` job processes (or threads) loaded, as logged."""
         messages = [r.get("message") for r in self.records()]
-        return "registered worker" in messages and messages.count("process initialized") >= idle
+        loaded = sum(m in ("process initialized", "job runner initialized") for m in messages)
+        return "registered worker" in messages and loaded >= idle
 
     @property
     def pid(self) -> int:

@@ -1,14 +1,15 @@
 """`python -m bench compare`: our bot and LiveKit Agents side by side, in one run.
 
-One real livekit-server and one set of engine stand-ins serve four systems: ours with
-realtime STT (our default) and with HTTP STT (one upload per utterance, like the peer),
-and a LiveKit Agents 1.8.9 agent (`bench/peers/`) in its default configuration and
-with its turn handling matched to ours. Scenarios: (a) engines answering at once (what
-framework and transport add), (b) engines at 150/150/150 ms, (c) barge-in, (d)
-conversations at once, (e) a burst of room requests, and turn-taking over a reply (a
-cough, "mm-hm", "Stop, what time is it?", a pause mid-thought; `bench.compare.turn_taking`)
-on ours and both peer configurations. Systems alternate turn by turn. `--scenarios`
-picks some of them.
+One real livekit-server and one set of engine stand-ins serve the systems
+(`bench.compare.systems`): ours with realtime STT (our default) and with HTTP STT (one
+upload per utterance, like the peer), ours with the rooms in threads of one process
+(cost scenarios only), and a LiveKit Agents 1.8.9 agent (`bench/peers/`) in its default
+configuration and with its turn handling matched to ours. Scenarios: (a) engines
+answering at once (what framework and transport add), (b) engines at 150/150/150 ms,
+(c) barge-in, (d) conversations at once, (e) a burst of room requests, and turn-taking
+over a reply (a cough, "mm-hm", "Stop, what time is it?", a pause mid-thought;
+`bench.compare.turn_taking`) on ours and both peer configurations. Systems alternate
+turn by turn. `--scenarios` and `--systems` pick some of them.
 
 Writes `bench/results/<date>-compare.json`, `.md` (the table) and PNG plots. Exits 1
 when any figure is missing (`--quick`, one turn per scenario, runs in the test suite).
@@ -28,7 +29,13 @@ from typing import Any
 
 from bench.compare.report import ALL, missing, save, table
 from bench.compare.scenarios import Results, Speech, burst, concurrency, latency_and_barge_in
-from bench.compare.systems import OURS_REALTIME, THEIRS_DEFAULT, THEIRS_MATCHED, running
+from bench.compare.systems import (
+    COST_SYSTEMS,
+    OURS_REALTIME,
+    THEIRS_DEFAULT,
+    THEIRS_MATCHED,
+    running,
+)
 from bench.compare.turn_taking import turn_taking
 from bench.listener.run import QUESTION, REPLY, TRANSCRIPT, EngineDelays
 from bench.speech import speech
@@ -57,6 +64,14 @@ def _scenarios(text: str) -> list[str]:
     return names
 
 
+def _systems(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = set(names) - set(COST_SYSTEMS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {sorted(unknown)}: pick from {COST_SYSTEMS}")
+    return names
+
+
 def _levels(text: str) -> list[int]:
     return sorted({int(n) for n in text.split(",") if n.strip()})
 
@@ -76,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenarios", type=_scenarios, default=list(ALL), help=f"some of {','.join(ALL)}"
     )
+    parser.add_argument(
+        "--systems",
+        type=_systems,
+        default=list(COST_SYSTEMS),
+        help=f"comma list, some of: {', '.join(COST_SYSTEMS)}",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="rounds per turn-taking scenario")
     parser.add_argument(
         "--settle-s", type=float, default=5, help="between levels: bots leave, warm pools refill"
@@ -92,7 +113,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     ran = args.scenarios
     turn_taking_s = None
     latency = SCENARIOS if "latency" in ran else {}
-    async with running(folder, max_rooms) as bench:
+    async with running(folder, max_rooms, args.systems) as bench:
         bench.stack.transcriber.script[:] = [TRANSCRIPT]
         bench.stack.reply_queue[:] = [REPLY]
         if latency or "barge-in" in ran:
@@ -108,6 +129,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             await burst(bench, args.burst, results, args.settle_s)
         if "turn-taking" in ran:
             by_name = {system.name: system for system in bench.systems}
+            args.turn_taking_systems = [n for n in args.turn_taking_systems if n in by_name]
             systems = [by_name[name] for name in args.turn_taking_systems]
             started = time.monotonic()
             await turn_taking(bench, systems, {OURS_REALTIME}, args.rounds, results)
@@ -121,6 +143,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "concurrency_levels": args.concurrency,
             "burst_levels": args.burst,
             "scenarios_run": ran,
+            "systems_run": args.systems,
             "turn_taking_rounds": args.rounds,
             "turn_taking_systems": args.turn_taking_systems if "turn-taking" in ran else [],
             "turn_taking_s": turn_taking_s,

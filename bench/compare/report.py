@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from bench.compare import turn_taking
-from bench.compare.systems import OURS_HTTP, OURS_REALTIME, SYSTEMS, THEIRS_DEFAULT, THEIRS_MATCHED
+from bench.compare.systems import COST_SYSTEMS, OURS_HTTP, SYSTEMS, THEIRS_DEFAULT, THEIRS_MATCHED
 
 # The scenarios `--scenarios` picks from; a results file without the list ran them all.
 ALL = ("latency", "barge-in", "concurrency", "burst", "turn-taking")
@@ -34,16 +34,23 @@ def capacity(levels: dict[int, dict[str, Any]]) -> int | None:
     return max(fits) if fits else None
 
 
+def systems_run(results: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The systems that ran (every scenario, cost scenarios); older files name none."""
+    ran = results["meta"].get("systems_run", SYSTEMS)
+    return [s for s in SYSTEMS if s in ran], [s for s in COST_SYSTEMS if s in ran]
+
+
 def figures(results: dict[str, Any]) -> list[tuple[str, dict[str, float | None], str]]:
-    """Every reported figure: (name, value per system, target)."""
+    """Every reported figure: (name, value per system that ran it, target)."""
     rows: list[tuple[str, dict[str, float | None], str]] = []
+    every, cost = systems_run(results)
     for scenario, by_system in results["latency"].items():
         for q in (50, 95):
-            values = {s: _pct(by_system.get(s, []), q) for s in SYSTEMS}
+            values = {s: _pct(by_system.get(s, []), q) for s in every}
             rows.append((f"voice to voice p{q}, {scenario} (ms)", values, LATENCY_TARGET))
     ran = results["meta"].get("scenarios_run", ALL)
     for q in (50, 95) if "barge-in" in ran else ():
-        values = {s: _pct(results["barge_in"].get(s, []), q) for s in SYSTEMS}
+        values = {s: _pct(results["barge_in"].get(s, []), q) for s in every}
         rows.append(
             (f"barge-in, speech start to last bot audio p{q} (ms)", values, BARGE_IN_TARGET)
         )
@@ -58,14 +65,14 @@ def figures(results: dict[str, Any]) -> list[tuple[str, dict[str, float | None],
             ("pss_per_session_mb", "PSS per active session (MB)", "≤ 100 MB"),
             ("bench_process_cpu_pct", "listeners + stand-ins CPU (% of a core)", ""),
         ):
-            values = {s: conc.get(s, {}).get(n, {}).get(key) for s in SYSTEMS}
+            values = {s: conc.get(s, {}).get(n, {}).get(key) for s in cost}
             rows.append((f"{n} at once: {label}", values, target))
     if "concurrency" in ran:
-        capacities = {s: capacity(conc.get(s, {})) for s in SYSTEMS}
+        capacities = {s: capacity(conc.get(s, {})) for s in cost}
         rows.append(("sessions with p95 within +10 % of one", capacities, "≥ 20"))
     for n in results["meta"]["burst_levels"] if "burst" in ran else ():
         for q in (50, 95):
-            values = {s: _pct(results["burst"].get(s, {}).get(n, []), q) for s in SYSTEMS}
+            values = {s: _pct(results["burst"].get(s, {}).get(n, []), q) for s in cost}
             rows.append((f"burst of {n}: first bot audio p{q} (ms)", values, "p95 ≤ 1000 ms"))
     return rows
 
@@ -123,14 +130,15 @@ def table(results: dict[str, Any]) -> str:
 def _main_table(results: dict[str, Any]) -> str:
     if not figures(results):
         return ""
+    _, columns = systems_run(results)
     lines = [
-        "| figure | ours, realtime STT | ours, HTTP STT | LiveKit Agents matched "
-        "| LiveKit Agents default | ours HTTP ÷ matched | ours HTTP ÷ default | target |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| figure | {' | '.join(columns)} | ours HTTP ÷ matched | ours HTTP ÷ default | target |",
+        "|---" * (len(columns) + 4) + "|",
     ]
     for name, v, target in figures(results):
-        cells = [_cell(v[s]) for s in (OURS_REALTIME, OURS_HTTP, THEIRS_MATCHED, THEIRS_DEFAULT)]
-        ratios = [_ratio(v[OURS_HTTP], v[THEIRS_MATCHED]), _ratio(v[OURS_HTTP], v[THEIRS_DEFAULT])]
+        cells = [_cell(v.get(s)) for s in columns]
+        ours = v.get(OURS_HTTP)
+        ratios = [_ratio(ours, v.get(THEIRS_MATCHED)), _ratio(ours, v.get(THEIRS_DEFAULT))]
         lines.append(f"| {name} | {' | '.join(cells)} | {' | '.join(ratios)} | {target} |")
     return "\n".join(lines)
 
@@ -143,14 +151,15 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written = []
+    every, cost = systems_run(results)
     distributions = {**results["latency"], "barge-in": results["barge_in"]}
     fig, axes = plt.subplots(1, len(distributions), figsize=(5 * len(distributions), 4))
     for ax, (scenario, by_system) in zip(np.atleast_1d(axes), distributions.items(), strict=True):
-        data = [[v for v in by_system.get(s, []) if v is not None] or [np.nan] for s in SYSTEMS]
+        data = [[v for v in by_system.get(s, []) if v is not None] or [np.nan] for s in every]
         ax.boxplot(data, showfliers=True)
         for i, values in enumerate(data, start=1):
             ax.plot([i] * len(values), values, ".", alpha=0.6)
-        ax.set_xticks(range(1, len(SYSTEMS) + 1), [s.replace(" (", "\n(") for s in SYSTEMS])
+        ax.set_xticks(range(1, len(every) + 1), [s.replace(" (", "\n(") for s in every])
         ax.set_title(scenario)
         ax.set_ylabel("ms at the listener")
     fig.tight_layout()
@@ -164,7 +173,7 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
     )
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, (key, label, _) in zip(axes, panels, strict=True):
-        for system in SYSTEMS:
+        for system in cost:
             levels = sorted(conc.get(system, {}))
             values = [conc[system][n][key] for n in levels]
             ax.plot(levels, [np.nan if v is None else v for v in values], "o-", label=system)
@@ -175,7 +184,7 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
     written.append(_save(fig, stem, "concurrency"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for system in SYSTEMS:
+    for system in cost:
         levels = sorted(results["burst"].get(system, {}))
         p95 = [_pct(results["burst"][system][n], 95) for n in levels]
         ax.plot(levels, [np.nan if v is None else v for v in p95], "o-", label=system)

@@ -154,13 +154,14 @@ async def latency_and_barge_in(
     barge_ins: bool = True,
 ) -> None:
     """One room per system; scenarios in order, systems alternating turn by turn."""
-    rooms = [await join(system) for system in bench.systems]
+    systems = bench.latency_systems
+    rooms = [await join(system) for system in systems]
     try:
         for scenario, delays in scenarios.items():
             delays.apply(bench.stack.engines)
             by_system = results.latency.setdefault(scenario, {})
             for _ in range(turns):
-                for system, (listener, _joined) in zip(bench.systems, rooms, strict=True):
+                for system, (listener, _joined) in zip(systems, rooms, strict=True):
                     by_system.setdefault(system.name, []).append(
                         await turn(listener, speech.question)
                     )
@@ -168,7 +169,7 @@ async def latency_and_barge_in(
         normal = list(queue)
         queue[:] = [long_reply]
         for _ in range(turns if barge_ins else 0):
-            for system, (listener, _joined) in zip(bench.systems, rooms, strict=True):
+            for system, (listener, _joined) in zip(systems, rooms, strict=True):
                 results.barge_in.setdefault(system.name, []).append(
                     await barge_in(listener, speech.question, speech.interruption)
                 )
@@ -199,7 +200,7 @@ async def concurrency(
         for system in bench.systems:
             joined = await asyncio.gather(*(join(system) for _ in range(n)), return_exceptions=True)
             listeners = [j[0] for j in joined if not isinstance(j, BaseException)]
-            bots = TreeMeter([system.root_pid])
+            bots = TreeMeter([system.root_pid], include_roots=system.rooms_in_root)
             server = TreeMeter([sfu], include_roots=True)
             me = cpu_seconds(os.getpid())
             started = time.monotonic()
@@ -226,8 +227,8 @@ async def concurrency(
                 "p95_ms": p95,
                 "failures": (n - len(listeners)) * turns + v2v.count(None),
                 "cpu_per_session_pct": 100 * usage.cores / n,
-                "rss_per_session_mb": _mean(usage.active_rss_mb),
-                "pss_per_session_mb": _mean(usage.active_pss_mb),
+                "rss_per_session_mb": _per_session(usage.active_rss_mb, system, n),
+                "pss_per_session_mb": _per_session(usage.active_pss_mb, system, n),
                 "bench_process_cpu_pct": 100 * listeners_cpu / (ended - started),
                 "sfu_cpu_pct": 100 * sfu_usage.cores,
             }
@@ -257,5 +258,11 @@ def _percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def _mean(values: list[float]) -> float | None:
-    return float(np.mean(values)) if values else None
+def _per_session(megabytes: list[float], system: System, rooms: int) -> float | None:
+    """The memory of the processes serving the rooms, per room.
+
+    One process a room: their mean. Rooms in one process: its memory over the rooms.
+    """
+    if not megabytes:
+        return None
+    return sum(megabytes) / rooms if system.rooms_in_root else float(np.mean(megabytes))
