@@ -20,6 +20,7 @@ them, and their Python work shares one core.
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -173,6 +174,9 @@ class WorkerHost:
             # threads joining at once would each make one, and one room's connect would
             # wait forever for an answer that went to the other's. Make it here, once.
             FfiClient.instance  # noqa: B018
+            # No fork server preloads them for threads: the first room would wait.
+            for module in PRELOADED_MODULES:
+                importlib.import_module(module)
         # Job processes write their Prometheus metrics here (prometheus-client's
         # multiprocess mode); livekit-agents sums them on WORKER_METRICS_PORT.
         self._metrics_dir = tempfile.TemporaryDirectory(prefix="voice-agent-worker-metrics-")

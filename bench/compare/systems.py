@@ -142,7 +142,6 @@ async def _ours_shared(
     folder: Path, settings: dict[str, object], max_rooms: int
 ) -> AsyncIterator[System]:
     """A session server dispatching every room to one worker host that runs them in threads."""
-    (folder / "shared").mkdir(exist_ok=True)
     shared = {
         **settings,
         "voxtral_mode": "realtime",
@@ -152,9 +151,9 @@ async def _ours_shared(
         "worker_idle_processes": WARM,
         "max_jobs_per_worker": max_rooms + WARM,
     }
-    worker = await WorkerHost.start(folder / "shared", shared, "worker")
+    worker = await WorkerHost.start(folder, shared, "shared-worker")
     try:
-        server = await SessionServer.start(folder / "shared", shared, ADMIN_TOKEN)
+        server = await SessionServer.start(folder, shared, ADMIN_TOKEN, "shared-server")
         try:
             yield System(OURS_SHARED, _connect(server), worker.pid, rooms_in_root=True)
         finally:
