@@ -287,12 +287,15 @@ async def test_a_threaded_worker_runs_rooms_in_its_own_process_and_hands_them_ov
     shared.terminate()
     terminated_at = time.monotonic()
     assert await asyncio.to_thread(shared.process.wait, 30) == 0
-    for caller in callers:
+
+    async def apologised(caller: Caller) -> None:
         await until(
             lambda: ends_with(caller.heard(since=terminated_at), tone.code(RESUME_LINE)),
             20,
             lambda: f"the new bot's apology in {caller.room}, heard {caller.heard()}",
         )
+
+    await asyncio.gather(*(apologised(caller) for caller in callers))
     assert sorted(accepted_rooms(other)) == rooms
     for caller in callers:
         await asks_remembering(cluster, caller, speak)
