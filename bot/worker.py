@@ -178,9 +178,11 @@ class WorkerHost:
             for module in PRELOADED_MODULES:
                 importlib.import_module(module)
         # Job processes write their Prometheus metrics here (prometheus-client's
-        # multiprocess mode); livekit-agents sums them on WORKER_METRICS_PORT.
+        # multiprocess mode); livekit-agents sums them on WORKER_METRICS_PORT. Job
+        # threads count in the host's own registry, which it serves without one.
         self._metrics_dir = tempfile.TemporaryDirectory(prefix="voice-agent-worker-metrics-")
-        metrics = settings.worker_metrics_port is not None
+        in_processes = settings.worker_job_executor == "process"
+        metrics = settings.worker_metrics_port is not None and in_processes
         self._server = AgentServer(
             ws_url=settings.livekit_url,
             api_key=settings.livekit_api_key.get_secret_value(),
