@@ -116,8 +116,12 @@ async def run_job(ctx: JobContext) -> None:
 
     Returning alone would not end it: livekit-agents waits for `ctx.shutdown()`.
     """
-    # Context, not the process's logger configuration: job threads share the process.
-    with logger.contextualize(room=ctx.job.room.name, job_id=ctx.job.id):
+    fields = {"room": ctx.job.room.name, "job_id": ctx.job.id}
+    if ctx.proc.executor_type is JobExecutorType.PROCESS:
+        # The process is this room's alone: its every record, from any thread, is the room's.
+        logger.configure(extra=fields)
+    # Job threads share the process: their records carry the room by context.
+    with logger.contextualize(**fields):
         try:
             await _serve_job(ctx)
         finally:

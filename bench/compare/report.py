@@ -131,15 +131,14 @@ def _main_table(results: dict[str, Any]) -> str:
     if not figures(results):
         return ""
     _, columns = systems_run(results)
-    lines = [
-        f"| figure | {' | '.join(columns)} | ours HTTP ÷ matched | ours HTTP ÷ default | target |",
-        "|---" * (len(columns) + 4) + "|",
-    ]
+    # Ours (HTTP STT, like the peer) over each peer configuration that ran.
+    peers = [p for p in (THEIRS_MATCHED, THEIRS_DEFAULT) if p in columns and OURS_HTTP in columns]
+    heads = [*columns, *(f"{OURS_HTTP} ÷ {peer}" for peer in peers), "target"]
+    lines = [f"| figure | {' | '.join(heads)} |", "|---" * (len(heads) + 1) + "|"]
     for name, v, target in figures(results):
         cells = [_cell(v.get(s)) for s in columns]
-        ours = v.get(OURS_HTTP)
-        ratios = [_ratio(ours, v.get(THEIRS_MATCHED)), _ratio(ours, v.get(THEIRS_DEFAULT))]
-        lines.append(f"| {name} | {' | '.join(cells)} | {' | '.join(ratios)} | {target} |")
+        cells += [_ratio(v.get(OURS_HTTP), v.get(peer)) for peer in peers]
+        lines.append(f"| {name} | {' | '.join([*cells, target])} |")
     return "\n".join(lines)
 
 
