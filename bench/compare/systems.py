@@ -72,7 +72,7 @@ def _connect(server: SessionServer) -> Callable[[], Awaitable[RoomTicket]]:
 
 @dataclass
 class Bench:
-    """Everything running: the shared stack and the four systems."""
+    """Everything running: the shared stack and the systems chosen."""
 
     stack: Stack
     systems: list[System]
