@@ -114,10 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         control.error("bad_configuration", str(e))
         return EXIT_USAGE
     redactor = setup_logging(
-        level=settings.log_level,
-        json_format=settings.log_format == "json",
-        secrets=settings.secret_values(),
-        log_transcripts=settings.log_transcripts,
+        **settings.logging_options(),
         **({"room": args.room} if args.room else {}),
     )
     setup_tracing(settings, "bot")

@@ -7,7 +7,7 @@ surfaces as a `SettingsError` whose message names the variable and never its val
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import DirectoryPath, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -253,6 +253,15 @@ class Settings(BaseSettings):
     def client_livekit_url(self) -> str:
         """The LiveKit URL handed to browsers, which may differ from the bots' own."""
         return self.livekit_public_url or self.livekit_url
+
+    def logging_options(self) -> dict[str, Any]:
+        """`bot.logging.setup_logging`'s options from these settings."""
+        return {
+            "level": self.log_level,
+            "json_format": self.log_format == "json",
+            "secrets": self.secret_values(),
+            "log_transcripts": self.log_transcripts,
+        }
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor."""

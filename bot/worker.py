@@ -91,12 +91,7 @@ def _not_about_ctx_connect(record: logging.LogRecord) -> bool:
 def _logging(settings: Settings) -> Redactor:
     """Set up this process's logging; the host's serves the rooms it runs in threads."""
     global _process_redactor
-    _process_redactor = setup_logging(
-        level=settings.log_level,
-        json_format=settings.log_format == "json",
-        secrets=settings.secret_values(),
-        log_transcripts=settings.log_transcripts,
-    )
+    _process_redactor = setup_logging(**settings.logging_options())
     logging.getLogger("livekit.agents").addFilter(_not_about_ctx_connect)
     return _process_redactor
 

@@ -34,10 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{e}\n")
         return 2
     setup_logging(
-        level=settings.log_level,
-        json_format=settings.log_format == "json",
-        secrets=settings.secret_values(),
-        log_transcripts=settings.log_transcripts,
+        **settings.logging_options(),
         service="server",
     )
     setup_tracing(settings, "server")

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -56,20 +57,17 @@ TURN_TAKING_SYSTEMS = [OURS_REALTIME, THEIRS_MATCHED, THEIRS_DEFAULT]
 QUICK_TURN_TAKING_SYSTEMS = [THEIRS_MATCHED]
 
 
-def _scenarios(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = set(names) - set(ALL)
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown {sorted(unknown)}: pick from {', '.join(ALL)}")
-    return names
+def _names(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """Parses a comma list of some of `allowed`."""
 
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = set(names) - set(allowed)
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {sorted(unknown)}: pick from {allowed}")
+        return names
 
-def _systems(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = set(names) - set(COST_SYSTEMS)
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown {sorted(unknown)}: pick from {COST_SYSTEMS}")
-    return names
+    return parse
 
 
 def _levels(text: str) -> list[int]:
@@ -89,11 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conversation-turns", type=int, default=3, help="questions per room")
     parser.add_argument("--burst", type=_levels, default=_levels("1,5,10"))
     parser.add_argument(
-        "--scenarios", type=_scenarios, default=list(ALL), help=f"some of {','.join(ALL)}"
+        "--scenarios", type=_names(ALL), default=list(ALL), help=f"some of {','.join(ALL)}"
     )
     parser.add_argument(
         "--systems",
-        type=_systems,
+        type=_names(COST_SYSTEMS),
         default=list(COST_SYSTEMS),
         help=f"comma list, some of: {', '.join(COST_SYSTEMS)}",
     )
