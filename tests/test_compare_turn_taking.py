@@ -5,12 +5,14 @@ or was answered instead; a pause must be timed from the sound; a mid-thought sen
 answered early counts as cut off; a system lacking a figure makes the run fail.
 """
 
+import json
 from dataclasses import asdict
 from typing import Any
 
 import pytest
 
-from bench.compare.report import missing, turn_taking_table
+from bench.compare.report import missing, table, turn_taking_table
+from bench.compare.systems import OURS_REALTIME, OURS_SHARED
 from bench.compare.turn_taking import SCENARIOS, score_mid_thought, score_overlap
 from bench.listener.mid_thought import BOOKED, CUT_OFF
 from engines import tone
@@ -96,3 +98,34 @@ def test_every_figure_present_or_the_run_fails() -> None:
     failed = missing(_results({"ours": complete, "theirs": {**complete, "stop": [None]}}))
     assert failed and all(gap.endswith(": theirs") for gap in failed)
     assert missing(_results({"ours": {**complete, "mm-hm": []}}))
+
+
+def test_a_saved_run_gives_the_table_it_was_printed_with() -> None:
+    """A results file read back (room counts become strings in JSON) loses no figure."""
+    level = {
+        "voice_to_voice_ms": [700.0, 760.0],
+        "p50_ms": 730.0,
+        "p95_ms": 757.0,
+        "failures": 0,
+        "cpu_per_session_pct": 12.0,
+        "rss_per_session_mb": 110.0,
+        "pss_per_session_mb": 90.0,
+        "bench_process_cpu_pct": 30.0,
+        "sfu_cpu_pct": 5.0,
+    }
+    systems = [OURS_REALTIME, OURS_SHARED]
+    run = {
+        **_results({}),
+        "meta": {
+            "scenarios_run": ["concurrency", "burst"],
+            "systems_run": systems,
+            "concurrency_levels": [1, 2],
+            "burst_levels": [2],
+        },
+        "concurrency": {s: {1: level, 2: level} for s in systems},
+        "burst": {s: {2: [500.0, 600.0]} for s in systems},
+    }
+    saved = json.loads(json.dumps(run))
+    assert missing(run) == [] and missing(saved) == []
+    assert table(saved) == table(run)
+    assert "| 2 at once: PSS per active session (MB) | 90 | 90 | ≤ 100 MB |" in table(saved)

@@ -40,9 +40,19 @@ def systems_run(results: dict[str, Any]) -> tuple[list[str], list[str]]:
     return [s for s in SYSTEMS if s in ran], [s for s in COST_SYSTEMS if s in ran]
 
 
+def _by_count(per_system: dict[str, dict[Any, Any]]) -> dict[str, dict[int, Any]]:
+    """Per-system figures keyed by room count as ints (a JSON file has them as strings)."""
+    return {s: {int(n): v for n, v in levels.items()} for s, levels in per_system.items()}
+
+
 def figures(results: dict[str, Any]) -> list[tuple[str, dict[str, float | None], str]]:
     """Every reported figure: (name, value per system that ran it, target)."""
     rows: list[tuple[str, dict[str, float | None], str]] = []
+    results = {
+        **results,
+        "concurrency": _by_count(results["concurrency"]),
+        "burst": _by_count(results["burst"]),
+    }
     every, cost = systems_run(results)
     for scenario, by_system in results["latency"].items():
         for q in (50, 95):
