@@ -20,11 +20,13 @@ them, and their Python work shares one core.
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
 import signal
 import tempfile
+import time
 
 import aiohttp
 from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, JobRequest
@@ -121,6 +123,19 @@ async def run_job(ctx: JobContext) -> None:
             await _serve_job(ctx)
         finally:
             ctx.shutdown("the conversation ended")
+            if ctx.proc.executor_type is JobExecutorType.THREAD:
+                _free_the_room()
+
+
+def _free_the_room() -> None:
+    """Free a finished room's reference cycles now, in a process other rooms go on in.
+
+    Left to the automatic full collection, a threaded host's RSS rose ~6 MB a room
+    until one ran (496 -> 693 MB over 36 rooms).
+    """
+    started = time.perf_counter()
+    freed = gc.collect()
+    logger.debug(f"Freed {freed} objects in {1000 * (time.perf_counter() - started):.0f} ms")
 
 
 async def _serve_job(ctx: JobContext) -> None:
@@ -176,6 +191,11 @@ class WorkerHost:
             # No fork server preloads them for threads: the first room would wait.
             for module in PRELOADED_MODULES:
                 importlib.import_module(module)
+            # Out of the collector's sight, as in the fork server: a full collection then
+            # walks the rooms' objects only (~75 ms less each), and comes often enough
+            # that finished rooms' reference cycles do not pile up (RSS rose ~200 MB).
+            gc.collect()
+            gc.freeze()
         # Job processes write their Prometheus metrics here (prometheus-client's
         # multiprocess mode); livekit-agents sums them on WORKER_METRICS_PORT. Job
         # threads count in the host's own registry, which it serves without one.
