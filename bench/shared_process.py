@@ -28,6 +28,7 @@ from livekit import rtc
 
 from bench.compare.measure import tasks_of
 from bench.cost import thread_cpu, thread_name
+from bench.stats import counts
 from bot.tokens import ParticipantType, mint_token
 from tests.conftest import SECRETS
 from tests.livekit_server import LiveKitServer
@@ -113,13 +114,13 @@ async def _serve(role: str, url: str, rooms: int, seconds: float) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command's options."""
-    parser.add_argument("--rooms", default="1,3,6", help="room counts to measure")
+    parser.add_argument("--rooms", type=counts, default=counts("1,3,6"), help="room counts")
     parser.add_argument("--seconds", type=float, default=20, help="CPU reading per count")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--date", default=datetime.date.today().isoformat())
 
 
-async def _measure(counts: list[int], seconds: float) -> dict[int, dict[str, Any]]:
+async def _measure(rooms: list[int], seconds: float) -> dict[int, dict[str, Any]]:
     child = [sys.executable, "-m", "bench.shared_process"]
     out: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="shared-process-") as folder:
@@ -127,7 +128,7 @@ async def _measure(counts: list[int], seconds: float) -> dict[int, dict[str, Any
             Path(folder), SECRETS["livekit_api_key"], SECRETS["livekit_api_secret"]
         )
         try:
-            for n in counts:
+            for n in rooms:
                 args = [livekit.url, str(n), str(seconds)]
                 users = subprocess.Popen([*child, "user", *args])
                 try:
@@ -148,11 +149,11 @@ async def _measure(counts: list[int], seconds: float) -> dict[int, dict[str, Any
 
 def run(args: argparse.Namespace) -> int:
     """Measure each room count, print per-room and marginal CPU, write the JSON."""
-    counts = sorted({int(n) for n in args.rooms.split(",") if n.strip()})
-    by_count = asyncio.run(_measure(counts, args.seconds))
+    rooms: list[int] = args.rooms
+    by_count = asyncio.run(_measure(rooms, args.seconds))
     totals = {n: sum(figures["cpu_pct"].values()) for n, figures in by_count.items()}
-    first = counts[0]
-    for n in counts:
+    first = rooms[0]
+    for n in rooms:
         total = totals[n]
         line = f"{n} rooms in one process: {total:.1f} % of a core, {total / n:.1f} % a room"
         if n > first:

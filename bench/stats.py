@@ -1,4 +1,4 @@
-"""Percentiles and the one-line report every benchmark prints."""
+"""Percentiles, the one-line report every benchmark prints, the room counts options take."""
 
 import statistics
 
@@ -17,3 +17,8 @@ def report(name: str, values_ms: list[float], target_ms: float | None = None) ->
     if target_ms:
         line += f"; p95/target {p95 / target_ms:.2f} (target {target_ms:.0f} ms)"
     return line
+
+
+def counts(text: str) -> list[int]:
+    """A comma list of counts ("1,5,10"), each once, in order."""
+    return sorted({int(n) for n in text.split(",") if n.strip()})

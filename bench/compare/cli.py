@@ -40,6 +40,7 @@ from bench.compare.systems import (
 from bench.compare.turn_taking import turn_taking
 from bench.listener.run import QUESTION, REPLY, TRANSCRIPT, EngineDelays
 from bench.speech import speech
+from bench.stats import counts
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 INTERRUPTION = "Wait, stop, tell me about Berlin instead."
@@ -70,10 +71,6 @@ def _names(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
     return parse
 
 
-def _levels(text: str) -> list[int]:
-    return sorted({int(n) for n in text.split(",") if n.strip()})
-
-
 SUMMARY = (
     "our bot and LiveKit Agents side by side: latency, barge-in, concurrency, burst, turn-taking"
 )
@@ -83,9 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command's options."""
     parser.add_argument("--quick", action="store_true", help="1 turn, concurrency and burst 1,2")
     parser.add_argument("--turns", type=int, default=9, help="turns per latency scenario")
-    parser.add_argument("--concurrency", type=_levels, default=_levels("1,2,5,10,15,20,30"))
+    parser.add_argument("--concurrency", type=counts, default=counts("1,2,5,10,15,20,30"))
     parser.add_argument("--conversation-turns", type=int, default=3, help="questions per room")
-    parser.add_argument("--burst", type=_levels, default=_levels("1,5,10"))
+    parser.add_argument("--burst", type=counts, default=counts("1,5,10"))
     parser.add_argument(
         "--scenarios", type=_names(ALL), default=list(ALL), help=f"some of {','.join(ALL)}"
     )
@@ -127,7 +124,6 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             await burst(bench, args.burst, results, args.settle_s)
         if "turn-taking" in ran:
             by_name = {system.name: system for system in bench.systems}
-            args.turn_taking_systems = [n for n in args.turn_taking_systems if n in by_name]
             systems = [by_name[name] for name in args.turn_taking_systems]
             started = time.monotonic()
             await turn_taking(bench, systems, {OURS_REALTIME}, args.rounds, results)
@@ -160,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         args.rounds, args.turn_taking_systems = 1, QUICK_TURN_TAKING_SYSTEMS
         # Its figures only have to exist: a burst may find a warm pool still refilling.
         args.settle_s = 1
+    args.turn_taking_systems = [n for n in args.turn_taking_systems if n in args.systems]
     with tempfile.TemporaryDirectory(prefix="compare-bench-") as folder:
         results = asyncio.run(measure(args, Path(folder)))
     results["meta"]["commit"] = subprocess.run(

@@ -138,14 +138,15 @@ def table(results: dict[str, Any]) -> str:
 
 
 def _main_table(results: dict[str, Any]) -> str:
-    if not figures(results):
+    rows = figures(results)
+    if not rows:
         return ""
     _, columns = systems_run(results)
     # Ours (HTTP STT, like the peer) over each peer configuration that ran.
     peers = [p for p in (THEIRS_MATCHED, THEIRS_DEFAULT) if p in columns and OURS_HTTP in columns]
     heads = [*columns, *(f"{OURS_HTTP} ÷ {peer}" for peer in peers), "target"]
     lines = [f"| figure | {' | '.join(heads)} |", "|---" * (len(heads) + 1) + "|"]
-    for name, v, target in figures(results):
+    for name, v, target in rows:
         cells = [_cell(v.get(s)) for s in columns]
         cells += [_ratio(v.get(OURS_HTTP), v.get(peer)) for peer in peers]
         lines.append(f"| {name} | {' | '.join([*cells, target])} |")
