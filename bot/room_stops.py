@@ -29,10 +29,9 @@ class RoomStops:
         with self._lock:
             self._rooms.pop(job_id, None)
 
-    def stop_all(self, reason: EndReason) -> int:
-        """Ask every registered room to stop, from any thread; returns how many were asked."""
+    def stop_all(self, reason: EndReason) -> None:
+        """Ask every registered room to stop, from any thread."""
         with self._lock:
             rooms = list(self._rooms.values())
         for loop, requests in rooms:
             loop.call_soon_threadsafe(requests.put_nowait, reason)
-        return len(rooms)
