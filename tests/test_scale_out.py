@@ -176,18 +176,23 @@ async def test_killing_a_worker_mid_conversation_brings_a_new_bot_that_remembers
         assert time.monotonic() - killed_at < 5, "no new bot within 5 s of the worker's death"
         await asyncio.sleep(0.1)
     await until(lambda: not doomed.group_pids(), 5, lambda: f"orphans: {doomed.group_pids()}")
-    await until(
-        # (The end of the last reply may still arrive after the kill.)
-        lambda: ends_with(caller.heard(since=killed_at), tone.code(RESUME_LINE)),
-        15,
-        lambda: f"the new bot's apology, heard {caller.heard(since=killed_at)}",
-    )
+    # (The end of the last reply may still arrive after the kill.)
+    await apologises(caller, since=killed_at, timeout_s=15)
     print(f"\nnew bot in the room {replaced_after[0]:.2f} s after its worker was killed")
 
     await asks_remembering(cluster, caller, speak)
     (session,) = [s for s in await server(cluster).sessions() if s["room"] == caller.room]
     assert session["state"] == "running"
     await caller.participant.leave()
+
+
+async def apologises(caller: Caller, since: float, timeout_s: float) -> None:
+    """The caller hears a new bot open with the resume line (its apology) after `since`."""
+    await until(
+        lambda: ends_with(caller.heard(since=since), tone.code(RESUME_LINE)),
+        timeout_s,
+        lambda: f"the new bot's apology in {caller.room}, heard {caller.heard(since=since)}",
+    )
 
 
 async def tells_locker_number(cluster: Cluster, caller: Caller, speak: Speak) -> None:
@@ -252,11 +257,7 @@ async def test_a_conversation_outliving_the_drain_moves_to_another_worker(
     assert await asyncio.to_thread(draining.process.wait, 30) == 0
     print(f"\ndrained worker exited {time.monotonic() - terminated_at:.2f} s after SIGTERM")
     await until(lambda: not draining.group_pids(), 5, lambda: f"left: {draining.group_pids()}")
-    await until(
-        lambda: ends_with(caller.heard(since=terminated_at + drain_s), tone.code(RESUME_LINE)),
-        20,
-        lambda: f"the new bot's apology, heard {caller.heard(since=terminated_at + drain_s)}",
-    )
+    await apologises(caller, since=terminated_at + drain_s, timeout_s=20)
     assert accepted_rooms(other) == [caller.room]
     await asks_remembering(cluster, caller, speak)
     assert len(await cluster.agents_in(caller.room)) == 1
@@ -289,15 +290,7 @@ async def test_a_threaded_worker_runs_rooms_in_its_own_process_and_hands_them_ov
     shared.terminate()
     terminated_at = time.monotonic()
     assert await asyncio.to_thread(shared.process.wait, 30) == 0
-
-    async def apologised(caller: Caller) -> None:
-        await until(
-            lambda: ends_with(caller.heard(since=terminated_at), tone.code(RESUME_LINE)),
-            20,
-            lambda: f"the new bot's apology in {caller.room}, heard {caller.heard()}",
-        )
-
-    await asyncio.gather(*(apologised(caller) for caller in callers))
+    await asyncio.gather(*(apologises(c, since=terminated_at, timeout_s=20) for c in callers))
     assert sorted(accepted_rooms(other)) == rooms
     for caller in callers:
         await asks_remembering(cluster, caller, speak)
