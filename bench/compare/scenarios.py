@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.compare.measure import TreeMeter, cpu_seconds
 from bench.compare.systems import Bench, System
-from bench.listener.listener import VOICED_RMS, WINDOW, Listener, _has_sound
+from bench.listener.listener import VOICED_RMS, WINDOW, Listener
 from bench.listener.run import EngineDelays
 from tests.participant import Participant
 from tests.stack import GREETING
@@ -93,9 +93,9 @@ async def turn(listener: Listener, question: bytes, timeout_s: float = 20) -> fl
     return (heard - said.speech_end) * 1000
 
 
-def _stopped_at(participant: Participant, since: float) -> float | None:
+def _stopped_at(listener: Listener, since: float) -> float | None:
     """The last bot audio before the first silence of GAP_S after `since`, once known."""
-    loud = [at for at, pcm in participant.heard[-400:] if at > since - 0.1 and _has_sound(pcm)]
+    loud = listener.sounds(since - 0.1)
     for before, after in zip(loud, [*loud[1:], time.monotonic()], strict=True):
         if after - before >= GAP_S:
             return before
@@ -115,8 +115,8 @@ async def barge_in(
         await wait_for(lambda: listener.first_sound(said.speech_end) is not None, timeout_s)
         await asyncio.sleep(INTERRUPT_AFTER_S)
         started = await speak_over(participant, interruption)
-        await wait_for(lambda: _stopped_at(participant, started) is not None, timeout_s)
-        stopped = _stopped_at(participant, started)
+        await wait_for(lambda: _stopped_at(listener, started) is not None, timeout_s)
+        stopped = _stopped_at(listener, started)
         assert stopped is not None
         await wait_for(lambda: listener.quiet_since(1.0), 60)
     except TimeoutError:

@@ -29,7 +29,7 @@ from typing import Any
 from bench.compare.scenarios import GAP_S, Results, join, speak_over
 from bench.compare.systems import Bench, System
 from bench.listener import barge_in
-from bench.listener.listener import Listener, _has_sound
+from bench.listener.listener import Listener
 from bench.listener.mid_thought import BOOKED, CUT_OFF, FIRST_HALF, SECOND_HALF
 from bench.listener.run import EngineDelays
 from bench.speech import speech
@@ -132,10 +132,6 @@ def score_mid_thought(
     )
 
 
-def _loud_times(listener: Listener, since: float) -> list[float]:
-    return [at for at, pcm in listener.participant.heard if at >= since and _has_sound(pcm)]
-
-
 async def _until(condition: Callable[[], bool], timeout_s: float, every_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -169,7 +165,7 @@ async def overlap_round(
 
     await _until(over, ROUND_TIMEOUT_S, 0.3)
     heard = listener.words(said.started_at)
-    return score_overlap(expected, heard, _loud_times(listener, onset - 0.1), onset)
+    return score_overlap(expected, heard, listener.sounds(onset - 0.1), onset)
 
 
 async def stop_round(

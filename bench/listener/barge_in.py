@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.compare.scenarios import GAP_S, INTERRUPT_AFTER_S, speak_over
-from bench.listener.listener import Listener, _has_sound
+from bench.listener.listener import Listener
 from bench.listener.run import PAUSE_BETWEEN_TURNS_S, BenchOptions
 from bench.speech import speech
 from bench.stats import percentile
@@ -63,8 +63,7 @@ def _stopped_at(listener: Listener, since: float) -> float | None:
 
     `since` itself when nothing was playing then (the turn is then not a barge-in).
     """
-    heard = listener.participant.heard[-400:]
-    loud = [at for at, pcm in heard if at > since - 0.1 and _has_sound(pcm)]
+    loud = listener.sounds(since - 0.1)
     for before, after in zip([since, *loud], [*loud, time.monotonic()], strict=True):
         if after - before >= GAP_S:
             return before

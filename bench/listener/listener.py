@@ -8,6 +8,7 @@ every client.
 """
 
 import asyncio
+import bisect
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,10 @@ class Listener:
     room: str
     greeting: str
     _seen_metrics: int = field(default=0)
+    # When each received frame carrying sound arrived, and how many frames were looked at:
+    # every frame is examined once, however often the benchmarks poll.
+    _sounds: list[float] = field(default_factory=list)
+    _examined: int = field(default=0)
 
     @classmethod
     async def join(cls, server_url: str, greeting: str, timeout_s: float = 30) -> "Listener":
@@ -136,16 +141,25 @@ class Listener:
         """The tone-coded words heard since a moment."""
         return tone.decode(self.participant.audio(since), LISTEN_RATE)
 
+    def sounds(self, since: float) -> list[float]:
+        """When each frame carrying sound arrived after `since`, in order."""
+        return self._sounds[self._first_after(since) :]
+
     def first_sound(self, since: float) -> float | None:
         """When the first frame carrying sound arrived after `since`."""
-        return next(
-            (at for at, pcm in self.participant.heard if at > since and _has_sound(pcm)), None
-        )
+        index = self._first_after(since)
+        return self._sounds[index] if index < len(self._sounds) else None
 
     def quiet_since(self, seconds: float) -> bool:
         """Whether nothing was heard for the last `seconds`."""
-        loud = [at for at, pcm in self.participant.heard[-200:] if _has_sound(pcm)]
-        return not loud or time.monotonic() - loud[-1] >= seconds
+        return self.first_sound(time.monotonic() - seconds) is None
+
+    def _first_after(self, since: float) -> int:
+        """Index in `_sounds` of the first sound after `since`, new frames examined first."""
+        heard = self.participant.heard
+        self._sounds += [at for at, pcm in heard[self._examined :] if _has_sound(pcm)]
+        self._examined = len(heard)
+        return bisect.bisect_right(self._sounds, since)
 
     def bot_metrics(self) -> list[dict[str, Any]]:
         """The user turns' `turn-metrics` records the bot sent, in order."""
