@@ -223,8 +223,8 @@ async def burst(stack: Stack, count: int, pool: int) -> list[float | None]:
     joined = await asyncio.gather(*(join(ours) for _ in range(count)), return_exceptions=True)
     for j in joined:
         if not isinstance(j, BaseException):
-            await j[0].leave()
-    return [None if isinstance(j, BaseException) else round(j[1]) for j in joined]
+            await j.listener.leave()
+    return [None if isinstance(j, BaseException) else round(j.first_audio_ms) for j in joined]
 
 
 async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:

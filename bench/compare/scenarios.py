@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -54,16 +54,25 @@ async def speak_over(participant: Participant, pcm: bytes) -> float:
     return started
 
 
-async def join(system: System, timeout_s: float = 40) -> tuple[Listener, float]:
-    """Open a room on `system`, join it, wait for the greeting to end.
+class Joined(NamedTuple):
+    """A room joined on a system, timed from asking for it."""
 
-    Returns the listener and ms from asking for the room to its first audio heard.
-    """
+    listener: Listener
+    # Until the listener was in the room: the client's own share, which a person's
+    # browser spends on their machine, not on the bots'.
+    in_room_ms: float
+    # Until the bot's first audio was heard.
+    first_audio_ms: float
+
+
+async def join(system: System, timeout_s: float = 40) -> Joined:
+    """Open a room on `system`, join it, wait for the greeting to end."""
     asked = time.monotonic()
     url, room, token = await system.open_room()
     participant = Participant()
     try:
         await participant.join(url, token)
+        in_room = time.monotonic()
         listener = Listener(participant, room, GREETING)
         await wait_for(lambda: listener.first_sound(asked) is not None, timeout_s)
         heard = listener.first_sound(asked)
@@ -73,7 +82,7 @@ async def join(system: System, timeout_s: float = 40) -> tuple[Listener, float]:
         # A room nobody is heard in must not keep its bot (and the machine) busy.
         await participant.leave()
         raise
-    return listener, (heard - asked) * 1000
+    return Joined(listener, (in_room - asked) * 1000, (heard - asked) * 1000)
 
 
 async def turn(listener: Listener, question: bytes, timeout_s: float = 20) -> float | None:
@@ -140,6 +149,7 @@ class Results:
     barge_in: dict[str, list[float | None]] = field(default_factory=dict)
     concurrency: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     burst: dict[str, dict[int, list[float | None]]] = field(default_factory=dict)
+    burst_in_room: dict[str, dict[int, list[float | None]]] = field(default_factory=dict)
     # By system, then scenario: one record per round (None: the round failed).
     turn_taking: dict[str, dict[str, list[dict[str, Any] | None]]] = field(default_factory=dict)
 
@@ -155,13 +165,13 @@ async def latency_and_barge_in(
 ) -> None:
     """One room per system; scenarios in order, systems alternating turn by turn."""
     systems = bench.latency_systems
-    rooms = [await join(system) for system in systems]
+    listeners = [(await join(system)).listener for system in systems]
     try:
         for scenario, delays in scenarios.items():
             delays.apply(bench.stack.engines)
             by_system = results.latency.setdefault(scenario, {})
             for _ in range(turns):
-                for system, (listener, _joined) in zip(systems, rooms, strict=True):
+                for system, listener in zip(systems, listeners, strict=True):
                     by_system.setdefault(system.name, []).append(
                         await turn(listener, speech.question)
                     )
@@ -169,13 +179,13 @@ async def latency_and_barge_in(
         normal = list(queue)
         queue[:] = [long_reply]
         for _ in range(turns if barge_ins else 0):
-            for system, (listener, _joined) in zip(systems, rooms, strict=True):
+            for system, listener in zip(systems, listeners, strict=True):
                 results.barge_in.setdefault(system.name, []).append(
                     await barge_in(listener, speech.question, speech.interruption)
                 )
         queue[:] = normal
     finally:
-        for listener, _joined in rooms:
+        for listener in listeners:
             await listener.leave()
 
 
@@ -199,7 +209,7 @@ async def concurrency(
     for n in levels:
         for system in bench.systems:
             joined = await asyncio.gather(*(join(system) for _ in range(n)), return_exceptions=True)
-            listeners = [j[0] for j in joined if not isinstance(j, BaseException)]
+            listeners = [j.listener for j in joined if not isinstance(j, BaseException)]
             bots = TreeMeter([system.root_pid], include_roots=system.rooms_in_root)
             server = TreeMeter([sfu], include_roots=True)
             me = cpu_seconds(os.getpid())
@@ -240,17 +250,25 @@ async def concurrency(
 async def burst(bench: Bench, levels: list[int], results: Results, settle_s: float) -> None:
     """`n` rooms asked for at once: ms until each room's first bot audio is heard.
 
+    Also when each listener was in its room: on this machine the listeners share the
+    cores with the bots, so a burst slows their own joining too.
     Between bursts, `settle_s` lets the warm pools refill.
     """
     for n in levels:
         for system in bench.systems:
             joined = await asyncio.gather(*(join(system) for _ in range(n)), return_exceptions=True)
+            rooms = [j for j in joined if not isinstance(j, BaseException)]
+            failed: list[float | None] = [None] * (n - len(rooms))
             results.burst.setdefault(system.name, {})[n] = [
-                None if isinstance(j, BaseException) else j[1] for j in joined
+                *(j.first_audio_ms for j in rooms),
+                *failed,
             ]
-            for j in joined:
-                if not isinstance(j, BaseException):
-                    await j[0].leave()
+            results.burst_in_room.setdefault(system.name, {})[n] = [
+                *(j.in_room_ms for j in rooms),
+                *failed,
+            ]
+            for room in rooms:
+                await room.listener.leave()
             await asyncio.sleep(settle_s)
 
 

@@ -216,7 +216,7 @@ async def turn_taking(
     saved = dict(stack.replies)
     stack.replies.clear()
     stack.replies.update(REPLIES)
-    rooms = [await join(system) for system in systems]
+    listeners = [(await join(system)).listener for system in systems]
     runs: dict[str, Callable[[Listener, System], Any]] = {
         "cough": lambda li, _: overlap_round(li, bench, story, noise_burst(COUGH_S), ""),
         "wordless": lambda li, _: overlap_round(li, bench, story, burst, ""),
@@ -227,7 +227,7 @@ async def turn_taking(
     try:
         for _ in range(rounds):
             for scenario, run_round in runs.items():
-                for system, (listener, _joined) in zip(systems, rooms, strict=True):
+                for system, listener in zip(systems, listeners, strict=True):
                     try:
                         got = await run_round(listener, system)
                     except TimeoutError:
@@ -236,7 +236,7 @@ async def turn_taking(
                     by_scenario.setdefault(scenario, []).append(got and asdict(got))
                     await _until(lambda li=listener: li.quiet_since(SETTLE_S), 30, 0.05)
     finally:
-        for listener, _joined in rooms:
+        for listener in listeners:
             await listener.leave()
         stack.replies.clear()
         stack.replies.update(saved)
