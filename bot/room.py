@@ -27,6 +27,9 @@ from services.keepalive import engine_http_session
 AGENT_TOKEN_TTL = timedelta(hours=6)
 # How long the greeting waits for the participant to subscribe to the bot's audio.
 LISTENER_WAIT_S = 3.0
+# Then how long it waits for the client to say it plays that audio (RTVI `client-ready`):
+# a client that never says so hears the greeting this much later.
+CLIENT_READY_WAIT_S = 2.0
 
 
 class LiveKitUnreachable(Exception):
@@ -57,11 +60,17 @@ def mint_agent_token(
     ).jwt
 
 
-async def until_someone_listens(transport: LiveKitTransport) -> None:
-    """Wait until a participant subscribes to the bot's audio (at most `LISTENER_WAIT_S`).
+async def until_someone_listens(
+    transport: LiveKitTransport, client_ready: asyncio.Event | None = None
+) -> None:
+    """Wait until someone can hear the bot: subscribed, and (given `client_ready`) playing.
 
-    The SFU forwards nothing before the subscription exists, so a greeting spoken
-    the moment the participant appears would lose its first words.
+    The subscription is waited for at most `LISTENER_WAIT_S`, `client_ready` at most
+    `CLIENT_READY_WAIT_S` more. The SFU forwards nothing before the subscription
+    exists, so a greeting spoken the moment the participant appears would lose its
+    first words. Nor is the audio heard the moment the SFU forwards it: a busy client
+    starts playing a new track later, and what came before is lost. Our client says
+    `client-ready` once it plays.
     """
     room: rtc.Room = transport._client.room  # Pipecat 1.14 has no public handle on it.
     audio = [
@@ -73,6 +82,12 @@ async def until_someone_listens(transport: LiveKitTransport) -> None:
         await asyncio.wait_for(asyncio.gather(*audio), LISTENER_WAIT_S)
     except TimeoutError:
         logger.warning(f"Nobody subscribed to the bot's audio within {LISTENER_WAIT_S:.0f}s")
+    if client_ready is None:
+        return
+    try:
+        await asyncio.wait_for(client_ready.wait(), CLIENT_READY_WAIT_S)
+    except TimeoutError:
+        logger.info(f"The client did not say it plays audio within {CLIENT_READY_WAIT_S:.0f}s")
 
 
 async def run_room(
@@ -231,11 +246,18 @@ async def _serve(
             logger.info("Joined the room")
             control.joined()
 
+        client_ready = asyncio.Event()
+
+        @worker.rtvi.event_handler("on_client_ready")
+        async def client_plays(_: object) -> None:
+            client_ready.set()
+
         @transport.event_handler("on_first_participant_joined")
         async def greet(_: LiveKitTransport, participant_id: str) -> None:
             someone_joined.set()
             logger.info("First participant joined")
-            await until_someone_listens(transport)
+            # A resumed conversation's client has been listening since before this bot.
+            await until_someone_listens(transport, None if conversation.resumed else client_ready)
             if conversation.resumed:
                 logger.info("Resuming the conversation an earlier bot saved")
             greeting = settings.resume_line if conversation.resumed else settings.greeting

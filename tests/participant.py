@@ -5,6 +5,7 @@ import bisect
 import itertools
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,13 +19,21 @@ LISTEN_RATE = 24000
 # pace it is fed; the listener would count that standing backlog as network delay.
 FRAME_SECS = 0.01
 QUEUE_MS = 0
+# The RTVI protocol version the browser client (client-js 1.13) speaks.
+RTVI_VERSION = "2.1.0"
 
 
 @dataclass
 class Participant:
-    """Joins a room, publishes a microphone fed at real-time pace, records the bot."""
+    """Joins a room, publishes a microphone fed at real-time pace, records the bot.
+
+    Like the browser client, it tells the bot (RTVI `client-ready`) once it plays the
+    bot's audio: `plays_after_s` later than the track arrives, as a slow device would.
+    """
 
     room: rtc.Room = field(default_factory=rtc.Room)
+    plays_after_s: float = 0.0
+    says_ready: bool = True
     heard: list[tuple[float, bytes]] = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)
     # Speech queued by `say` so far, and when each 10 ms frame of it went to WebRTC:
@@ -44,8 +53,9 @@ class Participant:
                 # The stream keeps audio from its creation on: made here, not in the task,
                 # a busy loop cannot start it after a short greeting has gone by.
                 stream = rtc.AudioStream(track, sample_rate=LISTEN_RATE, num_channels=1)
-                self._listening[track.sid] = asyncio.create_task(self._listen(stream))
-                self._tasks.append(self._listening[track.sid])
+                plays_from = time.monotonic() + self.plays_after_s
+                self._listening[track.sid] = asyncio.create_task(self._listen(stream, plays_from))
+                self._tasks += [self._listening[track.sid], asyncio.create_task(self._say_ready())]
 
         @self.room.on("track_unsubscribed")
         def on_track_gone(track: rtc.Track, *_: object) -> None:
@@ -124,9 +134,23 @@ class Participant:
             next_at += FRAME_SECS
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
-    async def _listen(self, stream: rtc.AudioStream) -> None:
+    async def _listen(self, stream: rtc.AudioStream, plays_from: float) -> None:
+        """Record what arrives from `plays_from` (monotonic) on: before that nothing plays."""
         async for event in stream:
-            self.heard.append((time.monotonic(), bytes(event.frame.data)))
+            if (now := time.monotonic()) >= plays_from:
+                self.heard.append((now, bytes(event.frame.data)))
+
+    async def _say_ready(self) -> None:
+        """Tell the bot, once playing, that its audio is heard, as the browser client does."""
+        await asyncio.sleep(self.plays_after_s)
+        if self.says_ready:
+            ready = {
+                "label": "rtvi-ai",
+                "type": "client-ready",
+                "id": uuid.uuid4().hex,
+                "data": {"version": RTVI_VERSION, "about": {"library": "tests.participant"}},
+            }
+            await self.room.local_participant.publish_data(json.dumps(ready), reliable=True)
 
 
 def is_whole_reply(heard: list[int], expected: list[int]) -> bool:

@@ -90,11 +90,13 @@ def _loud(pcm: bytes) -> bool:
     return bool(samples.size) and float(np.sqrt(np.mean(samples**2))) > 300
 
 
-async def join(stack: Stack, room: str | None = None) -> Caller:
+async def join(
+    stack: Stack, room: str | None = None, participant: Participant | None = None
+) -> Caller:
     """Connect through `/connect`, join, and wait for the greeting to be heard in full."""
     status, body = await stack.server.post("/connect", {"room": room} if room else {})
     assert status == 200, body
-    participant = Participant()
+    participant = participant or Participant()
     await participant.join(body["url"], body["token"])
     caller = Caller(participant, body["room"], body["identity"])
     await until(lambda: is_whole_reply(caller.heard(), tone.code(GREETING)), 30, "the greeting")
@@ -314,6 +316,21 @@ async def test_two_rooms_at_once_stay_isolated(stack: Stack, speak: Callable[[st
             by_connection.setdefault(u["connection"], set()).add(u["audio_bytes"] > 3.0 * 32000)
     assert len(by_connection) == 2 and all(len(kinds) == 1 for kinds in by_connection.values())
     await asyncio.gather(first.participant.leave(), second.participant.leave())
+
+
+async def test_a_client_slow_to_start_playing_hears_the_whole_greeting(stack: Stack) -> None:
+    """The greeting waits until the client says it plays the bot's audio.
+
+    Here the client plays 1.5 s after the bot's track reached it, longer than the
+    greeting lasts: spoken when the SFU started forwarding, it would be lost.
+    """
+    caller = await join(stack, participant=Participant(plays_after_s=1.5))
+    await caller.participant.leave()
+
+
+async def test_a_client_that_never_says_it_plays_is_greeted_all_the_same(stack: Stack) -> None:
+    caller = await join(stack, participant=Participant(says_ready=False))
+    await caller.participant.leave()
 
 
 async def test_bot_leaves_when_the_participant_does(stack: Stack) -> None:
