@@ -167,6 +167,8 @@ async def test_a_conversation_in_the_page(
         20,
         "the greeting's text",
     )
+    # The page said it plays the bot's audio (client-ready): no greeting waited that out.
+    assert not [r for r in stack.records() if "did not say it plays" in r["message"]]
     await until(
         page,
         f"{LAST_AGENT_LINE}?.textContent.includes({reply!r})",
