@@ -27,9 +27,6 @@ from services.keepalive import engine_http_session
 AGENT_TOKEN_TTL = timedelta(hours=6)
 # How long the greeting waits for the participant to subscribe to the bot's audio.
 LISTENER_WAIT_S = 3.0
-# Then how long it waits for the client to say it plays that audio (RTVI `client-ready`):
-# a client that never says so hears the greeting this much later.
-CLIENT_READY_WAIT_S = 2.0
 
 
 class LiveKitUnreachable(Exception):
@@ -61,12 +58,12 @@ def mint_agent_token(
 
 
 async def until_someone_listens(
-    transport: LiveKitTransport, client_ready: asyncio.Event | None = None
+    transport: LiveKitTransport, client_ready: asyncio.Event, client_ready_wait_s: float
 ) -> None:
-    """Wait until someone can hear the bot: subscribed, and (given `client_ready`) playing.
+    """Wait until someone can hear the bot: subscribed, and playing.
 
     The subscription is waited for at most `LISTENER_WAIT_S`, `client_ready` at most
-    `CLIENT_READY_WAIT_S` more. The SFU forwards nothing before the subscription
+    `client_ready_wait_s` more. The SFU forwards nothing before the subscription
     exists, so a greeting spoken the moment the participant appears would lose its
     first words. Nor is the audio heard the moment the SFU forwards it: a busy client
     starts playing a new track later, and what came before is lost. Our client says
@@ -82,12 +79,12 @@ async def until_someone_listens(
         await asyncio.wait_for(asyncio.gather(*audio), LISTENER_WAIT_S)
     except TimeoutError:
         logger.warning(f"Nobody subscribed to the bot's audio within {LISTENER_WAIT_S:.0f}s")
-    if client_ready is None:
+    if not client_ready_wait_s:
         return
     try:
-        await asyncio.wait_for(client_ready.wait(), CLIENT_READY_WAIT_S)
+        await asyncio.wait_for(client_ready.wait(), client_ready_wait_s)
     except TimeoutError:
-        logger.info(f"The client did not say it plays audio within {CLIENT_READY_WAIT_S:.0f}s")
+        logger.info(f"The client did not say it plays audio within {client_ready_wait_s:.1f}s")
 
 
 async def run_room(
@@ -257,7 +254,8 @@ async def _serve(
             someone_joined.set()
             logger.info("First participant joined")
             # A resumed conversation's client has been listening since before this bot.
-            await until_someone_listens(transport, None if conversation.resumed else client_ready)
+            wait_s = 0.0 if conversation.resumed else settings.greeting_client_ready_wait_s
+            await until_someone_listens(transport, client_ready, wait_s)
             if conversation.resumed:
                 logger.info("Resuming the conversation an earlier bot saved")
             greeting = settings.resume_line if conversation.resumed else settings.greeting

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     bot_idle_timeout_s: Seconds = 120
     bot_identity: Annotated[str, Field(pattern=NAME_PATTERN)] = "agent"
     greeting: str = "Hello! How can I help you today?"
+    # Once the SFU forwards the bot's audio, how long the greeting waits for the client to
+    # say it plays it (RTVI client-ready); 0 for clients that never say so.
+    greeting_client_ready_wait_s: Annotated[float, Field(ge=0, le=10)] = 2.0
 
     # Session server (these stay out of the bots' environment)
     server_host: str = "127.0.0.1"
