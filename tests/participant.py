@@ -55,7 +55,9 @@ class Participant:
                 stream = rtc.AudioStream(track, sample_rate=LISTEN_RATE, num_channels=1)
                 plays_from = time.monotonic() + self.plays_after_s
                 self._listening[track.sid] = asyncio.create_task(self._listen(stream, plays_from))
-                self._tasks += [self._listening[track.sid], asyncio.create_task(self._say_ready())]
+                self._tasks.append(self._listening[track.sid])
+                if self.says_ready:
+                    self._tasks.append(asyncio.create_task(self._say_ready()))
 
         @self.room.on("track_unsubscribed")
         def on_track_gone(track: rtc.Track, *_: object) -> None:
@@ -143,14 +145,13 @@ class Participant:
     async def _say_ready(self) -> None:
         """Tell the bot, once playing, that its audio is heard, as the browser client does."""
         await asyncio.sleep(self.plays_after_s)
-        if self.says_ready:
-            ready = {
-                "label": "rtvi-ai",
-                "type": "client-ready",
-                "id": uuid.uuid4().hex,
-                "data": {"version": RTVI_VERSION, "about": {"library": "tests.participant"}},
-            }
-            await self.room.local_participant.publish_data(json.dumps(ready), reliable=True)
+        ready = {
+            "label": "rtvi-ai",
+            "type": "client-ready",
+            "id": uuid.uuid4().hex,
+            "data": {"version": RTVI_VERSION, "about": {"library": "tests.participant"}},
+        }
+        await self.room.local_participant.publish_data(json.dumps(ready), reliable=True)
 
 
 def is_whole_reply(heard: list[int], expected: list[int]) -> bool:

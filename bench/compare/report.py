@@ -198,10 +198,11 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
     written.append(_save(fig, stem, "concurrency"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    first_audio = _by_count(results["burst"])
     in_room = _by_count(results.get("burst_in_room", {}))
     for system in cost:
         for figure, style, label in (
-            (_by_count(results["burst"]), "o-", system),
+            (first_audio, "o-", system),
             (in_room, "x--", f"{system}: the listener in the room"),
         ):
             levels = sorted(figure.get(system, {}))
