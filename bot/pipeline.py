@@ -199,13 +199,15 @@ def build_worker(
     context: LLMContext | None = None,
     on_context_changed: Callable[[], Awaitable[None]] | None = None,
     vad_analyzer: PausingSileroVADAnalyzer | None = None,
+    opening_line: str | None = None,
 ) -> PipelineWorker:
     """Assemble the pipeline for one room and the worker that runs it.
 
     `context` carries a conversation restored from an earlier bot; `on_context_changed`
     runs each time a user or bot turn has been added to it, so it can be saved.
     `vad_analyzer`, made by `create_vad_analyzer` before the room came, is used
-    instead of loading Silero now.
+    instead of loading Silero now. `opening_line`, the first thing the bot will say,
+    is synthesised from now on, so it plays as soon as someone listens.
     """
     user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
         context or LLMContext(),
@@ -218,6 +220,9 @@ def build_worker(
 
         user_aggregator.add_event_handler("on_user_turn_message_added", changed)
         assistant_aggregator.add_event_handler("on_assistant_turn_stopped", changed)
+    tts = create_tts(settings, http)
+    if opening_line:
+        tts.prepare(opening_line)
     preempting = settings.preemptive_generation and settings.turn_stop_strategy == "speech_timeout"
     pipeline = Pipeline(
         [
@@ -235,7 +240,7 @@ def build_worker(
                 max_wait_s=settings.chunk_max_wait_ms / 1000,
                 first_at_clause=settings.chunk_first_at_clause,
             ),
-            create_tts(settings, http),
+            tts,
             *([PreemptedReplyGate()] if preempting else []),
             transport.output(),
             assistant_aggregator,

@@ -158,6 +158,7 @@ async def _serve(
 ) -> EndReason:
     room = assignment.room
     started = time.monotonic()
+    opening_line = settings.resume_line if conversation.resumed else settings.greeting
     async with engine_http_session() as http:
         transport = PausableLiveKitTransport(
             url=settings.livekit_url,
@@ -180,6 +181,7 @@ async def _serve(
             context=conversation.context,
             on_context_changed=conversation.save,
             vad_analyzer=vad_analyzer,
+            opening_line=opening_line,
         )
         start_conversation(worker, assignment.trace_context)
         # Signals are ours to handle, so every end of the session has a known reason.
@@ -258,8 +260,7 @@ async def _serve(
             await until_someone_listens(transport, client_ready, wait_s)
             if conversation.resumed:
                 logger.info("Resuming the conversation an earlier bot saved")
-            greeting = settings.resume_line if conversation.resumed else settings.greeting
-            await worker.queue_frame(TTSSpeakFrame(greeting))
+            await worker.queue_frame(TTSSpeakFrame(opening_line))
 
         @transport.event_handler("on_participant_left")
         async def maybe_leave(t: LiveKitTransport, participant_id: str, reason: str) -> None:

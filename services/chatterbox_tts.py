@@ -9,6 +9,7 @@ and resamples when the pipeline's output rate differs.
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from pipecat.utils.tracing.service_decorators import traced_tts
 from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 
 from services.interruption_fence import InterruptionFence
+from services.prepared_speech import PreparedSpeech
 from services.wav_stream import parse_wav_header
 
 CHATTERBOX_SAMPLE_RATE = 24000
@@ -113,6 +115,7 @@ class ChatterboxTTSService(TTSService):
         self._response_format = response_format
         self._timeout_s = timeout_s
         self._fence = InterruptionFence(kinds=(TextFrame,))
+        self._prepared: dict[str, PreparedSpeech] = {}
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Speak text as `TTSService` does, except text an interruption overtook."""
@@ -148,24 +151,20 @@ class ChatterboxTTSService(TTSService):
         Yields:
             Audio frames; on failure a moment of silence and an `ErrorFrame`.
         """
-        response: aiohttp.ClientResponse | None = None
+        prepared = self._prepared.pop(text.strip(), None)
         try:
             await self.start_ttfb_metrics()
-            response = await asyncio.wait_for(
-                self._session.post(self._url, json=self._request_body(text), headers=self._headers),
-                self._timeout_s,
-            )
-            if response.status != 200:
-                detail = (await asyncio.wait_for(response.text(), self._timeout_s))[:200]
-                raise ChatterboxStatusError(response.status, detail)
-            await self.start_tts_usage_metrics(text)
-            pieces = self._pieces(response)
-            source_rate, first_audio = await self._read_format(pieces)
-            async for frame in self._stream_audio_frames_from_iterator(
-                _prepend(first_audio, pieces), in_sample_rate=source_rate, context_id=context_id
-            ):
-                await self.stop_ttfb_metrics()
-                yield frame
+            # Closed on the way out, so an interruption closes the request at once.
+            async with aclosing(
+                prepared.pieces() if prepared is not None else self._fetch(text)
+            ) as pieces:
+                source_rate, first_audio = await self._read_format(pieces)
+                await self.start_tts_usage_metrics(text)
+                async for frame in self._stream_audio_frames_from_iterator(
+                    _prepend(first_audio, pieces), in_sample_rate=source_rate, context_id=context_id
+                ):
+                    await self.stop_ttfb_metrics()
+                    yield frame
         except TimeoutError as e:
             logger.warning(f"{self}: no audio from Chatterbox within {self._timeout_s:.1f}s")
             for frame in self._failed(
@@ -175,9 +174,42 @@ class ChatterboxTTSService(TTSService):
         except (aiohttp.ClientError, ValueError) as e:
             for frame in self._failed(context_id, f"Speech synthesis failed: {e}", e):
                 yield frame
+
+    def prepare(self, text: str) -> None:
+        """Start synthesising `text` now; speaking it later replays that request.
+
+        For a line known before it is due, such as the greeting: its audio is fetched
+        while nobody listens yet, and a request for the same text uses it.
+        """
+        self._prepared[text.strip()] = PreparedSpeech(self._fetch(text))
+
+    async def cleanup(self) -> None:
+        """Drop prepared speech nobody asked for, closing its requests."""
+        for prepared in self._prepared.values():
+            prepared.cancel()
+        self._prepared.clear()
+        await super().cleanup()
+
+    async def _fetch(self, text: str) -> AsyncGenerator[bytes, None]:
+        """The engine's response body for `text` as it arrives (WAV header and all).
+
+        Raises:
+            TimeoutError: no answer, or no next piece, within the timeout.
+            ChatterboxStatusError: the engine answered with an error status.
+            aiohttp.ClientError: the connection failed.
+        """
+        response = await asyncio.wait_for(
+            self._session.post(self._url, json=self._request_body(text), headers=self._headers),
+            self._timeout_s,
+        )
+        try:
+            if response.status != 200:
+                detail = (await asyncio.wait_for(response.text(), self._timeout_s))[:200]
+                raise ChatterboxStatusError(response.status, detail)
+            while piece := await asyncio.wait_for(response.content.readany(), self._timeout_s):
+                yield piece
         finally:
-            if response is not None:
-                response.close()
+            response.close()
 
     def _failed(self, context_id: str, message: str, exception: Exception) -> list[Frame]:
         """A moment of silence, so the sentence still ends as audio, and the error.
@@ -192,14 +224,6 @@ class ChatterboxTTSService(TTSService):
             # of use (Pipecat would, for a 4xx), the next one is tried normally.
             ErrorFrame(message, exception=exception, category=ErrorCategory.UNKNOWN),
         ]
-
-    async def _pieces(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        """The body as it arrives, failing when it stalls for longer than the timeout."""
-        while True:
-            piece = await asyncio.wait_for(response.content.readany(), self._timeout_s)
-            if not piece:
-                return
-            yield piece
 
     async def _read_format(self, pieces: AsyncIterator[bytes]) -> tuple[int, bytes]:
         """Read far enough to know the sample rate; return it with the first audio bytes.

@@ -35,6 +35,8 @@ class Participant:
     plays_after_s: float = 0.0
     says_ready: bool = True
     heard: list[tuple[float, bytes]] = field(default_factory=list)
+    # When (monotonic) the bot's audio track first reached this participant.
+    track_arrived_at: float | None = None
     messages: list[dict] = field(default_factory=list)
     # Speech queued by `say` so far, and when each 10 ms frame of it went to WebRTC:
     # (monotonic time `capture_frame` returned, speech samples handed over by then).
@@ -50,6 +52,7 @@ class Participant:
         @self.room.on("track_subscribed")
         def on_track(track: rtc.Track, *_: object) -> None:
             if track.kind == rtc.TrackKind.KIND_AUDIO:
+                self.track_arrived_at = self.track_arrived_at or time.monotonic()
                 # The stream keeps audio from its creation on: made here, not in the task,
                 # a busy loop cannot start it after a short greeting has gone by.
                 stream = rtc.AudioStream(track, sample_rate=LISTEN_RATE, num_channels=1)

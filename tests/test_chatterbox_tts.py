@@ -192,3 +192,69 @@ async def test_text_an_interruption_overtook_is_not_synthesized(engines, http):
     audio, rate = audio_of(down)
     assert tone.decode(audio, rate) == tone.code(TEXT)
     assert [r["body"]["input"] for r in engines.chatterbox.log.of_kind("speech")] == [TEXT]
+
+
+async def test_a_prepared_line_plays_at_once_from_the_request_made_earlier(engines, http):
+    """The greeting is fetched before anyone listens, so it starts without a first-byte wait."""
+    engines.chatterbox.faults.first_byte_delay_s = 1.0
+    service = tts(engines, http, timeout_s=2)
+    service.prepare(TEXT)
+    asked: list[float] = []
+    first_audio: list[float] = []
+
+    @service.event_handler("on_before_process_frame")
+    async def note_asked(_, frame):
+        if isinstance(frame, TTSSpeakFrame):
+            asked.append(time.monotonic())
+
+    @service.event_handler("on_after_push_frame")
+    async def note_audio(_, frame):
+        if isinstance(frame, TTSAudioRawFrame) and not first_audio:
+            first_audio.append(time.monotonic())
+
+    down, up = await run_test(service, frames_to_send=[SleepFrame(1.3), TTSSpeakFrame(f" {TEXT}")])
+    audio, rate = audio_of(down)
+    assert tone.decode(audio, rate) == tone.code(TEXT)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    (request,) = engines.chatterbox.log.of_kind("speech")
+    assert request["at"] < asked[0]
+    assert first_audio[0] - asked[0] < 0.5, "no second wait for the engine's first byte"
+
+
+async def test_interrupting_a_prepared_line_closes_its_request(engines, http):
+    engines.chatterbox.backend.realtime_factor = 1.0
+    long_text = " ".join(["lantern"] * 30)
+    service = tts(engines, http, timeout_s=2)
+    service.prepare(long_text)
+    await run_test(
+        service,
+        frames_to_send=[
+            TTSSpeakFrame(long_text),
+            SleepFrame(0.5),
+            InterruptionFrame(),
+            SleepFrame(0.5),
+        ],
+    )
+    assert len(engines.chatterbox.log.of_kind("speech")) == 1
+    assert engines.chatterbox.log.of_kind("speech_cancelled")
+    assert not engines.chatterbox.log.of_kind("speech_done")
+
+
+async def test_a_prepared_line_never_spoken_is_dropped_when_the_session_ends(engines, http):
+    engines.chatterbox.backend.realtime_factor = 1.0
+    service = tts(engines, http, timeout_s=2)
+    service.prepare(" ".join(["lantern"] * 30))
+    await run_test(service, frames_to_send=[SleepFrame(0.5)])
+    await asyncio.sleep(0.3)
+    assert engines.chatterbox.log.of_kind("speech_cancelled")
+    assert not engines.chatterbox.log.of_kind("speech_done")
+
+
+async def test_a_prepared_line_that_failed_reports_like_any_request(engines, http):
+    engines.chatterbox.faults.statuses = [500]
+    service = tts(engines, http)
+    service.prepare(TEXT)
+    _, up = await run_test(service, frames_to_send=[SleepFrame(0.3), TTSSpeakFrame(TEXT)])
+    errors = [f.error for f in up if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1
+    assert errors[0].startswith("Speech synthesis failed: Chatterbox answered HTTP 500")

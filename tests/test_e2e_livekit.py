@@ -328,6 +328,20 @@ async def test_a_client_slow_to_start_playing_hears_the_whole_greeting(stack: St
     await caller.participant.leave()
 
 
+async def test_the_greeting_is_synthesised_before_anyone_can_hear_it(stack: Stack) -> None:
+    """Fetched while the client joins, the greeting plays without a wait for the engine."""
+    asked = time.monotonic()
+    caller = await join(stack)
+    greeting = next(
+        r
+        for r in stack.engines.chatterbox.log.of_kind("speech")
+        if r["at"] > asked and r["body"]["input"] == GREETING
+    )
+    assert caller.participant.track_arrived_at is not None
+    assert greeting["at"] < caller.participant.track_arrived_at
+    await caller.participant.leave()
+
+
 async def test_a_client_that_never_says_it_plays_is_greeted_all_the_same(stack: Stack) -> None:
     caller = await join(stack, participant=Participant(says_ready=False))
     await caller.participant.leave()
