@@ -83,6 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=counts, default=counts("1,2,5,10,15,20,30"))
     parser.add_argument("--conversation-turns", type=int, default=3, help="questions per room")
     parser.add_argument("--burst", type=counts, default=counts("1,5,10"))
+    parser.add_argument("--burst-repeat", type=int, default=1, help="bursts per size, pooled")
     parser.add_argument(
         "--scenarios", type=_names(ALL), default=list(ALL), help=f"some of {','.join(ALL)}"
     )
@@ -121,7 +122,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 bench, said, args.concurrency, args.conversation_turns, results, args.settle_s
             )
         if "burst" in ran:
-            await burst(bench, args.burst, results, args.settle_s)
+            await burst(bench, args.burst, results, args.settle_s, args.burst_repeat)
         if "turn-taking" in ran:
             by_name = {system.name: system for system in bench.systems}
             systems = [by_name[name] for name in args.turn_taking_systems]
@@ -136,6 +137,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "conversation_turns": args.conversation_turns,
             "concurrency_levels": args.concurrency,
             "burst_levels": args.burst,
+            "burst_repeat": args.burst_repeat,
             "scenarios_run": ran,
             "systems_run": args.systems,
             "turn_taking_rounds": args.rounds,

@@ -247,29 +247,32 @@ async def concurrency(
             await asyncio.sleep(settle_s)
 
 
-async def burst(bench: Bench, levels: list[int], results: Results, settle_s: float) -> None:
-    """`n` rooms asked for at once: ms until each room's first bot audio is heard.
+async def burst(
+    bench: Bench, levels: list[int], results: Results, settle_s: float, repeat: int = 1
+) -> None:
+    """`n` rooms asked for at once, `repeat` times: ms until each room's first bot audio is heard.
 
     Also when each listener was in its room: on this machine the listeners share the
     cores with the bots, so a burst slows their own joining too.
     Between bursts, `settle_s` lets the warm pools refill.
     """
     for n in levels:
-        for system in bench.systems:
-            joined = await asyncio.gather(*(join(system) for _ in range(n)), return_exceptions=True)
-            rooms = [j for j in joined if not isinstance(j, BaseException)]
-            failed: list[float | None] = [None] * (n - len(rooms))
-            results.burst.setdefault(system.name, {})[n] = [
-                *(j.first_audio_ms for j in rooms),
-                *failed,
-            ]
-            results.burst_in_room.setdefault(system.name, {})[n] = [
-                *(j.in_room_ms for j in rooms),
-                *failed,
-            ]
-            for room in rooms:
-                await room.listener.leave()
-            await asyncio.sleep(settle_s)
+        for _ in range(repeat):
+            for system in bench.systems:
+                joined = await asyncio.gather(
+                    *(join(system) for _ in range(n)), return_exceptions=True
+                )
+                rooms = [j for j in joined if not isinstance(j, BaseException)]
+                failed: list[float | None] = [None] * (n - len(rooms))
+                results.burst.setdefault(system.name, {}).setdefault(n, []).extend(
+                    [*(j.first_audio_ms for j in rooms), *failed]
+                )
+                results.burst_in_room.setdefault(system.name, {}).setdefault(n, []).extend(
+                    [*(j.in_room_ms for j in rooms), *failed]
+                )
+                for room in rooms:
+                    await room.listener.leave()
+                await asyncio.sleep(settle_s)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
