@@ -4,7 +4,8 @@ Chatterbox servers answer `POST /v1/audio/speech` with a 24 kHz mono PCM16 WAV c
 and `POST /v1/audio/speech/stream` with the same audio sent as it is synthesised. This
 service prefers the streaming form, so the first audio leaves long before the sentence
 is finished. It accepts a WAV header (in however many pieces it arrives) or raw PCM,
-and resamples when the pipeline's output rate differs.
+and resamples when the pipeline's output rate differs. A line known in advance (the
+greeting) can be `prepare`d: requested at once, and replayed when it is to be spoken.
 """
 
 import asyncio
