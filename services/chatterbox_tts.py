@@ -153,6 +153,9 @@ class ChatterboxTTSService(TTSService):
             Audio frames; on failure a moment of silence and an `ErrorFrame`.
         """
         prepared = self._prepared.pop(text.strip(), None)
+        if prepared is not None and prepared.failed_empty:
+            # It failed while nobody listened yet (the engine restarting, say): ask again.
+            prepared = None
         try:
             await self.start_ttfb_metrics()
             # Closed on the way out, so an interruption closes the request at once.

@@ -250,8 +250,20 @@ async def test_a_prepared_line_never_spoken_is_dropped_when_the_session_ends(eng
     assert not engines.chatterbox.log.of_kind("speech_done")
 
 
-async def test_a_prepared_line_that_failed_reports_like_any_request(engines, http):
+async def test_a_prepared_line_that_failed_is_asked_for_again_when_due(engines, http):
+    """An engine that failed while nobody listened yet may answer by the time it is due."""
     engines.chatterbox.faults.statuses = [500]
+    service = tts(engines, http)
+    service.prepare(TEXT)
+    down, up = await run_test(service, frames_to_send=[SleepFrame(0.3), TTSSpeakFrame(TEXT)])
+    audio, rate = audio_of(down)
+    assert tone.decode(audio, rate) == tone.code(TEXT)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(engines.chatterbox.log.of_kind("speech")) == 2
+
+
+async def test_a_prepared_line_failing_again_reports_like_any_request(engines, http):
+    engines.chatterbox.faults.statuses = [500, 500]
     service = tts(engines, http)
     service.prepare(TEXT)
     _, up = await run_test(service, frames_to_send=[SleepFrame(0.3), TTSSpeakFrame(TEXT)])
