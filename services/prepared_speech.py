@@ -16,22 +16,22 @@ class PreparedSpeech:
     def __init__(self, source: AsyncIterator[bytes]) -> None:
         """Start reading `source` now."""
         self._queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue()
-        self._read_any = False
-        self._failed = False
+        self._failed_empty = False
         self._task = asyncio.create_task(self._read(source))
 
     @property
     def failed_empty(self) -> bool:
         """Whether the source has failed without yielding anything: nothing to replay."""
-        return self._failed and not self._read_any
+        return self._failed_empty
 
     async def _read(self, source: AsyncIterator[bytes]) -> None:
+        read_any = False
         try:
             async for piece in source:
-                self._read_any = True
+                read_any = True
                 self._queue.put_nowait(piece)
         except Exception as e:
-            self._failed = True
+            self._failed_empty = not read_any
             self._queue.put_nowait(e)
         else:
             self._queue.put_nowait(None)
