@@ -102,15 +102,6 @@ async def turn(listener: Listener, question: bytes, timeout_s: float = 20) -> fl
     return (heard - said.speech_end) * 1000
 
 
-def _stopped_at(listener: Listener, since: float) -> float | None:
-    """The last bot audio before the first silence of GAP_S after `since`, once known."""
-    loud = listener.sounds(since - 0.1)
-    for before, after in zip(loud, [*loud[1:], time.monotonic()], strict=True):
-        if after - before >= GAP_S:
-            return before
-    return None
-
-
 async def barge_in(
     listener: Listener, question: bytes, interruption: bytes, timeout_s: float = 20
 ) -> float | None:
@@ -124,8 +115,8 @@ async def barge_in(
         await wait_for(lambda: listener.first_sound(said.speech_end) is not None, timeout_s)
         await asyncio.sleep(INTERRUPT_AFTER_S)
         started = await speak_over(participant, interruption)
-        await wait_for(lambda: _stopped_at(listener, started) is not None, timeout_s)
-        stopped = _stopped_at(listener, started)
+        await wait_for(lambda: listener.stopped_at(started, GAP_S) is not None, timeout_s)
+        stopped = listener.stopped_at(started, GAP_S)
         assert stopped is not None
         await wait_for(lambda: listener.quiet_since(1.0), 60)
     except TimeoutError:
@@ -264,12 +255,13 @@ async def burst(
                 )
                 rooms = [j for j in joined if not isinstance(j, BaseException)]
                 failed: list[float | None] = [None] * (n - len(rooms))
-                results.burst.setdefault(system.name, {}).setdefault(n, []).extend(
-                    [*(j.first_audio_ms for j in rooms), *failed]
-                )
-                results.burst_in_room.setdefault(system.name, {}).setdefault(n, []).extend(
-                    [*(j.in_room_ms for j in rooms), *failed]
-                )
+                for figures, measured in (
+                    (results.burst, [j.first_audio_ms for j in rooms]),
+                    (results.burst_in_room, [j.in_room_ms for j in rooms]),
+                ):
+                    figures.setdefault(system.name, {}).setdefault(n, []).extend(
+                        [*measured, *failed]
+                    )
                 for room in rooms:
                     await room.listener.leave()
                 await asyncio.sleep(settle_s)

@@ -58,18 +58,6 @@ def _cutoff(listener: Listener, seen: int) -> float | None:
     return next((ms for ms in cut if ms is not None), None)
 
 
-def _stopped_at(listener: Listener, since: float) -> float | None:
-    """The last bot audio before the first silence of GAP_S after `since`, once known.
-
-    `since` itself when nothing was playing then (the turn is then not a barge-in).
-    """
-    loud = listener.sounds(since - 0.1)
-    for before, after in zip([since, *loud], [*loud, time.monotonic()], strict=True):
-        if after - before >= GAP_S:
-            return before
-    return None
-
-
 def _ms(start: float, end: float | None) -> float | None:
     return None if end is None else round((end - start) * 1000, 1)
 
@@ -99,9 +87,9 @@ async def interrupt(
     await asyncio.sleep(INTERRUPT_AFTER_S)
     seen = len(listener.bot_metrics())
     started = await speak_over(listener.participant, interruption)
-    if not await _wait(lambda: _stopped_at(listener, started) is not None, timeout_s):
+    if not await _wait(lambda: listener.stopped_at(started, GAP_S) is not None, timeout_s):
         return failed
-    stopped = _stopped_at(listener, started)
+    stopped = listener.stopped_at(started, GAP_S)
     assert stopped is not None
     answer = tone.code(ANSWER)
     # The first beep after a silence is sometimes garbled by the receiver.

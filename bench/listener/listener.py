@@ -150,6 +150,17 @@ class Listener:
         index = self._first_after(since)
         return self._sounds[index] if index < len(self._sounds) else None
 
+    def stopped_at(self, since: float, gap_s: float) -> float | None:
+        """The last sound before the first silence of `gap_s` after `since`, once known.
+
+        `since` itself when nothing was playing then.
+        """
+        loud = self.sounds(since - 0.1)
+        for before, after in zip([since, *loud], [*loud, time.monotonic()], strict=True):
+            if after - before >= gap_s:
+                return before
+        return None
+
     def quiet_since(self, seconds: float) -> bool:
         """Whether nothing was heard for the last `seconds`."""
         return self.first_sound(time.monotonic() - seconds) is None
