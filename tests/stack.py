@@ -6,7 +6,7 @@ server as a child process that spawns real bots.
 """
 
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +104,7 @@ async def start_stack(
     backends: Backends | None = None,
     session_backend: str = "process",
     **overrides: object,
-) -> AsyncIterator[Stack]:
+) -> AsyncGenerator[Stack, None]:
     """Start everything; stop it all when the caller is done.
 
     The engines are the scripted stand-ins unless `backends` (real models) are given.

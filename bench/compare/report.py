@@ -79,7 +79,7 @@ def figures(results: dict[str, Any]) -> list[tuple[str, dict[str, float | None],
             values = {s: conc.get(s, {}).get(n, {}).get(key) for s in cost}
             rows.append((f"{n} at once: {label}", values, target))
     if "concurrency" in ran:
-        capacities = {s: capacity(conc.get(s, {})) for s in cost}
+        capacities: dict[str, float | None] = {s: capacity(conc.get(s, {})) for s in cost}
         rows.append(("sessions with p95 within +10 % of one", capacities, "≥ 20"))
     for n in results["meta"]["burst_levels"] if "burst" in ran else ():
         for q in (50, 95):

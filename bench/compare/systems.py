@@ -15,10 +15,12 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from bench.compare.peer import PeerWorker
+from bench.peers.livekit_options import PeerConfig
 from tests.conftest import ADMIN_TOKEN, SECRETS
 from tests.session_server import SessionServer
 from tests.stack import GREETING, Stack, start_stack
@@ -86,7 +88,7 @@ class Bench:
 @asynccontextmanager
 async def running(folder: Path, max_rooms: int, names: Collection[str]) -> AsyncIterator[Bench]:
     """Start the stack and the systems in `names` (ours realtime runs on the stack's server)."""
-    ours = {
+    ours: dict[str, Any] = {
         "log_level": "INFO",
         "bot_warm_pool": WARM,
         "max_concurrent_sessions": max_rooms + WARM,
@@ -163,7 +165,7 @@ async def _ours_shared(
 
 
 @asynccontextmanager
-async def _peer(folder: Path, config: str, stack: Stack) -> AsyncIterator[System]:
+async def _peer(folder: Path, config: PeerConfig, stack: Stack) -> AsyncIterator[System]:
     peer = await PeerWorker.start(folder, config, stack.livekit, stack.engines, GREETING)
     try:
         name = THEIRS_MATCHED if config == "matched" else THEIRS_DEFAULT

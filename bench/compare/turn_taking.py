@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from bench.compare.scenarios import GAP_S, Results, join, speak_over
@@ -234,7 +235,7 @@ async def turn_taking(
                         got = None
                     by_scenario = results.turn_taking.setdefault(system.name, {})
                     by_scenario.setdefault(scenario, []).append(got and asdict(got))
-                    await _until(lambda li=listener: li.quiet_since(SETTLE_S), 30, 0.05)
+                    await _until(partial(listener.quiet_since, SETTLE_S), 30, 0.05)
     finally:
         for listener in listeners:
             await listener.leave()

@@ -75,7 +75,7 @@ def turn_hops(speech_end: float, heard: float | None, logs: EngineLogs) -> dict[
     commit = next((e for e in reversed(commits) if e["at"] < until), None)
     final = _first(logs.stt, "transcribed", after=commit["at"]) if commit else None
     request = _answered(logs.llm, "chat", until)
-    token = _of_request(logs.llm, "chat_first_token", request and request.get("request"))
+    token = _of_request(logs.llm, "chat_first_token", request.get("request") if request else None)
     speech = None
     if token is not None:
         closed = _closed(logs.tts)
@@ -89,7 +89,7 @@ def turn_hops(speech_end: float, heard: float | None, logs: EngineLogs) -> dict[
             ),
             None,
         )
-    audio = _of_request(logs.tts, "speech_first_audio", speech and speech.get("request"))
+    audio = _of_request(logs.tts, "speech_first_audio", speech.get("request") if speech else None)
     moments = {
         "stt_commit": commit,
         "stt_final": final,
@@ -114,11 +114,13 @@ def summary(turns: Sequence[dict[str, float | None]]) -> dict[str, dict[str, flo
     out: dict[str, dict[str, float | None]] = {}
     previous: str | None = None
     for name in HOPS:
-        moments = [t[name] for t in turns if t.get(name) is not None]
+        moments = [at for t in turns if (at := t.get(name)) is not None]
         steps = [
-            t[name] - t[previous]  # type: ignore[operator]
+            at - before
             for t in turns
-            if previous and t.get(name) is not None and t.get(previous) is not None
+            if previous
+            and (at := t.get(name)) is not None
+            and (before := t.get(previous)) is not None
         ]
         out[name] = {
             "at_p50": _p(moments, 50),
