@@ -5,11 +5,11 @@ adding one is an import and an entry in `COMMANDS`.
 """
 
 import argparse
-import sys
 from types import ModuleType
 
 from bench import cost, shared_process, soak
 from bench.compare import cli as compare
+from bot.process_exit import exit_now
 
 COMMANDS: dict[str, ModuleType] = {
     "compare": compare,
@@ -37,4 +37,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -40,6 +40,7 @@ from bot.launch import (
     AssignmentError,
 )
 from bot.names import NAME_RULE, is_valid_name
+from bot.process_exit import exit_now
 
 if TYPE_CHECKING:
     from processors.pausing_vad import PausingSileroVADAnalyzer
@@ -162,4 +163,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

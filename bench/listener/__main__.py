@@ -33,6 +33,7 @@ from bench.listener import barge_in, mid_thought
 from bench.listener.hops import missing
 from bench.listener.report import build, git_commit, save, table
 from bench.listener.run import BenchOptions, EngineDelays, run
+from bot.process_exit import exit_now
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -148,4 +149,4 @@ def _barge_in(options: BenchOptions, out: Path, label: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
