@@ -31,7 +31,7 @@ import aiohttp
 import numpy as np
 
 from bench.compare.measure import memory_mb, rss_mb, stat_cpu_seconds, tasks_of
-from bench.compare.scenarios import join
+from bench.compare.scenarios import burst_once
 from bench.compare.systems import System, _connect
 from bench.listener.listener import Listener
 from bench.listener.run import QUESTION, EngineDelays
@@ -220,11 +220,7 @@ async def burst(stack: Stack, count: int, pool: int) -> list[float | None]:
             raise TimeoutError("the warm pool did not load within 120 s")
         await asyncio.sleep(0.5)
     ours = System("ours", _connect(stack.server), stack.server.process.pid)
-    joined = await asyncio.gather(*(join(ours) for _ in range(count)), return_exceptions=True)
-    for j in joined:
-        if not isinstance(j, BaseException):
-            await j.listener.leave()
-    return [None if isinstance(j, BaseException) else round(j.first_audio_ms) for j in joined]
+    return [room and round(room.first_audio_ms) for room in await burst_once(ours, count)]
 
 
 async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:

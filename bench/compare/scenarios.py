@@ -250,21 +250,23 @@ async def burst(
     for n in levels:
         for _ in range(repeat):
             for system in bench.systems:
-                joined = await asyncio.gather(
-                    *(join(system) for _ in range(n)), return_exceptions=True
-                )
-                rooms = [j for j in joined if not isinstance(j, BaseException)]
-                failed: list[float | None] = [None] * (n - len(rooms))
+                rooms = await burst_once(system, n)
                 for figures, measured in (
-                    (results.burst, [j.first_audio_ms for j in rooms]),
-                    (results.burst_in_room, [j.in_room_ms for j in rooms]),
+                    (results.burst, [r and r.first_audio_ms for r in rooms]),
+                    (results.burst_in_room, [r and r.in_room_ms for r in rooms]),
                 ):
-                    figures.setdefault(system.name, {}).setdefault(n, []).extend(
-                        [*measured, *failed]
-                    )
-                for room in rooms:
-                    await room.listener.leave()
+                    figures.setdefault(system.name, {}).setdefault(n, []).extend(measured)
                 await asyncio.sleep(settle_s)
+
+
+async def burst_once(system: System, n: int) -> list[Joined | None]:
+    """`n` rooms asked for at once, each joined and left again; None for one that failed."""
+    joined = await asyncio.gather(*(join(system) for _ in range(n)), return_exceptions=True)
+    rooms = [None if isinstance(j, BaseException) else j for j in joined]
+    for room in rooms:
+        if room is not None:
+            await room.listener.leave()
+    return rooms
 
 
 def _percentile(values: list[float], q: float) -> float | None:
