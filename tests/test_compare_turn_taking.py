@@ -123,9 +123,15 @@ def test_a_saved_run_gives_the_table_it_was_printed_with() -> None:
             "burst_levels": [2],
         },
         "concurrency": {s: {1: level, 2: level} for s in systems},
-        "burst": {s: {2: [500.0, 600.0]} for s in systems},
+        # The third room's bot was never heard; its listener was in the room.
+        "burst": {s: {2: [500.0, 600.0, None]} for s in systems},
+        "burst_in_room": {s: {2: [200.0, 400.0, 300.0]} for s in systems},
     }
     saved = json.loads(json.dumps(run))
     assert missing(run) == [] and missing(saved) == []
     assert table(saved) == table(run)
     assert "| 2 at once: PSS per active session (MB) | 90 | 90 | ≤ 100 MB |" in table(saved)
+    # Per room, what the bots took once the listener was in: 300 and 200 ms.
+    assert "| burst of 2: first bot audio after the listener joined p95 (ms) | 295 | 295 |" in (
+        table(saved)
+    )
