@@ -25,6 +25,7 @@ import numpy as np
 
 from bench.compare.measure import TreeMeter, cpu_seconds, descendants, memory_mb
 from bench.stats import report
+from bot.process_exit import exit_now
 from tests.participant import Participant
 from tests.speech import Speaker
 from tests.stack import Stack, start_stack
@@ -187,3 +188,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    exit_now(0)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.stats import report
+from bot.process_exit import exit_now
 from tests.participant import Participant
 from tests.stack import start_stack
 
@@ -81,3 +82,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    exit_now(0)

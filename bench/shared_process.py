@@ -29,6 +29,7 @@ from livekit import rtc
 from bench.compare.measure import tasks_of
 from bench.cost import thread_cpu, thread_name
 from bench.stats import counts
+from bot.process_exit import exit_now
 from bot.tokens import ParticipantType, mint_token
 from tests.conftest import SECRETS
 from tests.livekit_server import LiveKitServer
@@ -173,3 +174,4 @@ def run(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     role, url, rooms, seconds = sys.argv[1:5]
     asyncio.run(_serve(role, url, int(rooms), float(seconds)))
+    exit_now(0)
