@@ -90,7 +90,7 @@ async def test_mm_hm_lets_the_bot_go_on(stack: Stack, speak: Callable[[str], byt
         lambda: f"the end of the reply, heard {caller.heard(since=asked_at)}",
     )
     assert whole_with_one_backup(caller.heard(since=asked_at), expected)
-    stack.transcriber.script[:] = ["what next"]
+    stack.transcriber.script[:] = ["what next", ""]
     stack.reply_queue[:] = [scripted("Finished.")]
     requests = len(stack.engines.chat.log.of_kind("chat"))
     caller.participant.say(speak("What next?"))
