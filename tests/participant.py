@@ -167,8 +167,6 @@ def is_whole_reply(heard: list[int], expected: list[int]) -> bool:
     suites; the bot's log showed the whole reply written out, unpaused). Every other
     word must still arrive, in order, the last one included, and nothing else.
     """
-    if heard == expected:
-        return True
-    return len(expected) > 1 and any(
+    return heard == expected or any(
         heard == expected[:lost] + expected[lost + 1 :] for lost in range(len(expected) - 1)
     )
