@@ -19,6 +19,7 @@ from pipecat.transports.livekit.transport import (
 )
 
 from bot.measured_livekit_input import MeasuredLiveKitInput
+from bot.native_logs import NATIVE_LOG_HOLD
 from processors.pausable_output import PausableOutput
 
 
@@ -41,6 +42,11 @@ class _RatedClient(LiveKitTransportClient):
         super().__init__(*args)  # type: ignore[arg-type]
         self.sample_rate = sample_rate
         self.frame_ms = frame_ms
+
+    async def connect(self) -> None:  # type: ignore[override]  # theirs is retry-wrapped
+        """Join and publish, without LiveKit's native log records (`bot/native_logs.py`)."""
+        with NATIVE_LOG_HOLD.connecting():
+            await super().connect()
 
     async def _async_on_track_subscribed(
         self,

@@ -30,7 +30,6 @@ import time
 
 import aiohttp
 from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, JobRequest
-from livekit.rtc._ffi_client import FfiClient  # livekit-rtc 1.1 exports no public handle
 from loguru import logger
 
 from bot.control import NoControl
@@ -38,6 +37,7 @@ from bot.control_socket import ControlAddress, SocketControl
 from bot.job_slots import JobSlots
 from bot.launch import Assignment
 from bot.logging import setup_logging
+from bot.native_logs import native_client
 from bot.room_stops import RoomStops
 from bot.settings import Settings, load_settings
 from processors.redaction import Redactor
@@ -187,7 +187,7 @@ class WorkerHost:
             # livekit-rtc makes its native client on first use, without a lock: two job
             # threads joining at once would each make one, and one room's connect would
             # wait forever for an answer that went to the other's. Make it here, once.
-            FfiClient.instance  # noqa: B018
+            native_client()
             # No fork server preloads them for threads: the first room would wait.
             for module in PRELOADED_MODULES:
                 importlib.import_module(module)
