@@ -41,7 +41,11 @@ def forward_native_logs(on: bool) -> None:
 
 
 class NativeLogHold:
-    """Forwarding stays off while any connect runs: rooms in threads share one client."""
+    """Forwarding stays off while any connect runs.
+
+    Rooms in threads share one native client, so a room's native records go unforwarded
+    while another room in its process joins.
+    """
 
     def __init__(self, forward: Callable[[bool], None] = forward_native_logs) -> None:
         self._forward = forward
