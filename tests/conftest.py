@@ -6,6 +6,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
@@ -42,7 +43,8 @@ class Engine:
     served: ServedApp
     faults: FaultPlan
     log: RequestLog
-    backend: object
+    # Its transcriber, responder or synthesizer, whose knobs a test may turn.
+    backend: Any
     make_app: Callable[[], web.Application]
 
     @property
@@ -68,7 +70,7 @@ class Engines:
 
     def settings(self, **overrides: object) -> Settings:
         """Settings pointing the bot at these stand-ins, with test secrets."""
-        values: dict[str, object] = {**self.variables(), "log_level": "DEBUG", **SECRETS}
+        values: dict[str, Any] = {**self.variables(), "log_level": "DEBUG", **SECRETS}
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -172,7 +174,7 @@ ADMIN_TOKEN = "admin-0123456789abcdef-token"
 
 def server_settings(**overrides: object) -> Settings:
     """Settings for the session server, running the stand-in bot, with test secrets."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "livekit_url": "ws://127.0.0.1:7880",
         "bot_command": STANDIN_BOT,
         "bot_warm_pool": 0,

@@ -31,9 +31,9 @@ def attribute_text(spans: list[ReadableSpan]) -> str:
     parts: list[str] = []
     for span in spans:
         parts.append(span.name)
-        parts.extend(f"{k}={v}" for k, v in (span.attributes or {}).items())
+        parts.extend(f"{k}={str(v)}" for k, v in (span.attributes or {}).items())
         for event in span.events:
             parts.append(event.name)
-            parts.extend(f"{k}={v}" for k, v in (event.attributes or {}).items())
+            parts.extend(f"{k}={str(v)}" for k, v in (event.attributes or {}).items())
         parts.append(span.status.description or "")
     return "\n".join(parts)

@@ -1,5 +1,6 @@
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from pipecat.frames.frames import (
@@ -26,7 +27,8 @@ TEXT = "Bright lanterns glow tonight"
 
 
 def tts(engines, http, **kwargs) -> ChatterboxTTSService:
-    options = {"timeout_s": 0.5, "api_key": SECRETS["chatterbox_api_key"]} | kwargs
+    options: dict[str, Any] = {"timeout_s": 0.5, "api_key": SECRETS["chatterbox_api_key"]}
+    options |= kwargs
     return ChatterboxTTSService(base_url=engines.chatterbox.url, aiohttp_session=http, **options)
 
 

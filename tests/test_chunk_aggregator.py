@@ -20,6 +20,12 @@ async def feed(aggregator: ChunkAggregator, *tokens: str) -> list[str]:
     return pieces
 
 
+async def flushed(aggregator: ChunkAggregator) -> str | None:
+    """What a flush hands over at the end of a reply; None when nothing was left."""
+    rest = await aggregator.flush()
+    return rest.text if rest else None
+
+
 def aggregator(min_chars: int = 16, max_wait_s: float = 0.2) -> tuple[ChunkAggregator, Clock]:
     clock = Clock()
     return ChunkAggregator(min_chars=min_chars, max_wait_s=max_wait_s, clock=clock), clock
@@ -29,7 +35,7 @@ async def test_cuts_at_sentence_end_once_long_enough():
     chunks, _ = aggregator(min_chars=16)
     pieces = await feed(chunks, "Hi. ", "How are you ", "today? I am ", "fine.")
     assert pieces == ["Hi. How are you today?"]
-    assert (await chunks.flush()).text == "I am fine."
+    assert await flushed(chunks) == "I am fine."
 
 
 async def test_short_sentence_is_cut_when_min_chars_allows():
@@ -114,7 +120,7 @@ async def test_first_clause_needs_min_chars_and_never_splits_numbers():
     chunks = ChunkAggregator(min_chars=16, max_wait_s=5, first_at_clause=True)
     pieces = await feed(chunks, "Yes, it costs 1,000 ", "euros - or 3:30 ", "hours of work; sadly.")
     assert pieces == ["Yes, it costs 1,000 euros -"]
-    assert (await chunks.flush()).text == "or 3:30 hours of work; sadly."
+    assert await flushed(chunks) == "or 3:30 hours of work; sadly."
 
 
 async def test_clause_boundaries_are_ignored_unless_asked_for():

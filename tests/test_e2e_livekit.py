@@ -452,9 +452,11 @@ async def test_sfu_loss_ends_the_bot_and_frees_the_slot(
         while await own.server.sessions():
             assert time.monotonic() - killed_at < 30, "bot still running 30 s after SFU loss"
             await asyncio.sleep(0.2)
-        await until(
-            lambda pid=session["pid"]: not process_exists(pid), 5, "the bot gone, not a zombie"
-        )
+
+        def bot_gone(pid: int = session["pid"]) -> bool:
+            return not process_exists(pid)
+
+        await until(bot_gone, 5, "the bot gone, not a zombie")
         exits = [r for r in own.server.records() if "Bot exited" in r.get("message", "")]
         assert exits and "(0)" in exits[-1]["message"], exits
         print(f"\nSFU loss: bot exited {time.monotonic() - killed_at:.2f} s after the kill")

@@ -86,15 +86,15 @@ async def test_each_conversation_is_one_trace_of_turns_without_conversation_text
         assert not connect["references"], "the /connect span is the root of the trace"
         (conversation,) = children.get(connect["spanID"], [])
         assert conversation["operationName"] == "conversation"
-        turns = children.get(conversation["spanID"], [])
-        assert names(turns) == ["turn"] * (1 + len(QUESTIONS)), "greeting, then one per question"
-        under = {t["spanID"]: names(children.get(t["spanID"], [])) for t in turns}
-        answered = [t for t in turns if "stt" in under[t["spanID"]]]
+        turn_spans = children.get(conversation["spanID"], [])
+        assert names(turn_spans) == ["turn"] * (1 + len(QUESTIONS)), "greeting, then one each"
+        under = {t["spanID"]: names(children.get(t["spanID"], [])) for t in turn_spans}
+        answered = [t for t in turn_spans if "stt" in under[t["spanID"]]]
         assert len(answered) == len(QUESTIONS), under
         for turn in answered:
             assert set(names(children[turn["spanID"]])) >= {"stt", "llm", "tts", "output"}
         # The greeting is spoken in the first turn, before anyone asked anything.
-        first = min(turns, key=lambda t: t["startTime"])
+        first = min(turn_spans, key=lambda t: t["startTime"])
         assert set(names(children.get(first["spanID"], []))) >= {"tts", "output"}
 
     said = words(

@@ -6,7 +6,7 @@ what was heard. Figures measured at the participant are printed (run with -s).
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import pytest_asyncio
@@ -47,7 +47,7 @@ async def talk_over_the_reply(
 
 
 @pytest.fixture(autouse=True)
-def tts_in_flight(stack: Stack) -> None:
+def tts_in_flight(stack: Stack) -> Iterator[None]:
     stack.engines.chatterbox.backend.realtime_factor = 1.0  # TTS requests stay in flight
     yield
     stack.engines.chatterbox.backend.realtime_factor = 0.0

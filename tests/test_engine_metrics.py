@@ -32,7 +32,7 @@ class Counts:
         self._start = self._now()
 
     @staticmethod
-    def _now() -> dict[tuple[str, str, str], float]:
+    def _now() -> dict[tuple[str, ...], float]:
         values = {}
         for family in REGISTRY.collect():
             if family.name in ("voice_agent_engine_errors", "voice_agent_engine_retries"):
@@ -42,7 +42,7 @@ class Counts:
                         values[key] = sample.value
         return values
 
-    def moved(self) -> dict[tuple[str, str, str], float]:
+    def moved(self) -> dict[tuple[str, ...], float]:
         """{(errors|retries, engine, kind): increase} for every counter that moved."""
         now = self._now()
         return {k: v - self._start.get(k, 0) for k, v in now.items() if v != self._start.get(k)}

@@ -21,6 +21,7 @@ import openai
 import pytest
 import pytest_asyncio
 
+from engines.backends import Responder, Synthesizer, Transcriber
 from engines.chat_server import create_chat_app
 from engines.chatterbox_server import create_chatterbox_app
 from engines.scripted import ScriptedResponder, ScriptedTranscriber, ToneSynthesizer
@@ -43,6 +44,9 @@ class Served:
 
 
 async def start(kind: str) -> Served:
+    transcriber: Transcriber
+    synthesizer: Synthesizer
+    responder: Responder
     if kind == "scripted":
         transcriber, synthesizer, responder = (
             ScriptedTranscriber(["what is the capital of france"]),

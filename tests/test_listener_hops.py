@@ -37,7 +37,7 @@ def test_hops_follow_the_reply_that_was_heard() -> None:
 
 
 def test_summary_reports_steps_and_missing_hops() -> None:
-    turns = [
+    turns: list[dict[str, float | None]] = [
         {"stt_commit": 300.0, "stt_final": 450.0, "heard": 900.0},
         {"stt_commit": 320.0, "stt_final": 480.0, "heard": None},
     ]

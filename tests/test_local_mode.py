@@ -113,9 +113,12 @@ def checkout_without_env(clone: Path) -> Path:
     for item in ROOT.iterdir():
         if item.name in linked:
             (clone / item.name).symlink_to(item)
-        elif item.name not in skipped:
-            copy = shutil.copytree if item.is_dir() else shutil.copy2
-            copy(item, clone / item.name, **({"ignore": _heavy} if item.is_dir() else {}))
+        elif item.name in skipped:
+            continue
+        elif item.is_dir():
+            shutil.copytree(item, clone / item.name, ignore=_heavy)
+        else:
+            shutil.copy2(item, clone / item.name)
     (clone / "client" / "node_modules").symlink_to(ROOT / "client" / "node_modules")
     # The linked .venv is this checkout's: an install run from the copy, which a
     # pyproject.toml newer than the install stamp would start, would point the

@@ -1,6 +1,7 @@
 import io
 import json
 import logging
+from typing import Any
 
 import pytest
 from loguru import logger
@@ -19,7 +20,7 @@ def capture():
     stream = io.StringIO()
 
     def install(**overrides):
-        options = {
+        options: dict[str, Any] = {
             "level": "TRACE",
             "json_format": True,
             "secrets": [SECRET, OTHER],
@@ -93,7 +94,7 @@ def test_standard_library_loggers_go_through_the_same_sink(capture):
 def test_pipecat_lines_quoting_conversation_text_are_withheld(capture):
     install, stream = capture
     install()
-    pipecat = logger.patch(lambda r: r.update(name="pipecat.services.tts_service"))
+    pipecat = logger.patch(lambda r: r.update({"name": "pipecat.services.tts_service"}))
     pipecat.debug("ChatterboxTTSService#0: Generating TTS [My secret diagnosis]")
     pipecat.debug(
         "CerebrasLLMService#0: Generating LLM response [{'role': 'user', 'content': 'x'}]"

@@ -13,8 +13,8 @@ import sys
 import time
 from collections.abc import Callable
 
-import httpx
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.settings import SettingsError, load_settings
@@ -37,7 +37,7 @@ ALLOWED_LABELS: dict[str, Callable[[str], bool]] = {
 }
 
 
-def scrape(client: httpx.Client) -> dict[tuple[str, frozenset], float]:
+def scrape(client: TestClient) -> dict[tuple[str, frozenset], float]:
     """{(sample name, labels): value} of everything `/metrics` serves."""
     response = client.get("/metrics")
     assert response.status_code == 200, response.text
@@ -127,7 +127,7 @@ def test_live_sessions_and_the_warm_pool_are_gauged(api: ApiFactory) -> None:
     assert value(samples, "voice_agent_sessions_started_total", pool="warm") == 1
 
 
-def failures(client: httpx.Client, reason: str) -> float:
+def failures(client: TestClient, reason: str) -> float:
     return value(scrape(client), "voice_agent_sessions_failed_total", reason=reason)
 
 

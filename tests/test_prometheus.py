@@ -22,9 +22,9 @@ REPLY = "Quarter past nine."
 
 
 async def settled(
-    prometheus: PrometheusServer, expression: str, expected: float, timeout: float = 30
+    prometheus: PrometheusServer, expression: str, expected: object, timeout: float = 30
 ) -> None:
-    """Wait until Prometheus has scraped `expression` at `expected`; fail naming what it holds."""
+    """Wait until Prometheus holds `expression` at `expected` (a number or its approx)."""
     deadline = time.monotonic() + timeout
     while (held := await prometheus.query(expression)) is None or held != expected:
         if time.monotonic() > deadline:

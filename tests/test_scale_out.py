@@ -287,7 +287,7 @@ async def test_a_threaded_worker_runs_rooms_in_its_own_process_and_hands_them_ov
     for caller in callers:
         await tells_locker_number(cluster, caller, speak)
     joined = [r for r in shared.records() if r.get("message") == "Joined the room"]
-    assert sorted(r.get("room") for r in joined) == rooms, joined
+    assert sorted(str(r.get("room")) for r in joined) == rooms, joined
     # Each room's greeting and answer, on the host's metrics endpoint.
     assert await shared.metric("voice_agent_turns_total") >= 4
     other = await cluster.start_worker("threaded-successor")

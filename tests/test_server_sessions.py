@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from bot.launch import env_value
 from bot.settings import Settings
@@ -56,7 +57,7 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> float:
     return time.monotonic() - start
 
 
-def pids(client: httpx.Client) -> dict[str, int]:
+def pids(client: httpx.Client | TestClient) -> dict[str, int]:
     return {s["room"]: s["pid"] for s in client.get("/sessions", headers=ADMIN).json()}
 
 

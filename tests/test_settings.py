@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,8 @@ def test_values_come_from_a_dotenv_file_too(tmp_path, monkeypatch):
 
 
 def test_defaults_match_the_runbook():
-    settings = Settings(_env_file=None, **{k.lower(): v for k, v in REQUIRED.items()})
+    values: dict[str, Any] = {k.lower(): v for k, v in REQUIRED.items()}
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     assert settings.chunk_min_chars == 16
     assert settings.chunk_max_wait_ms == 200
     assert settings.vad_confidence == 0.5

@@ -13,7 +13,7 @@ RATE = 16000
 def events(windows: str, voiced: str = "") -> list[tuple[int, str, bool]]:
     """Feed 10 ms windows ('#' loud, '.' quiet; `voiced` marks where the VAD hears voice)."""
     span = SoundSpan()
-    out = []
+    out: list[tuple[int, str, bool]] = []
     for i, window in enumerate(windows):
         event = span.add([window == "#"], voiced=voiced[i : i + 1] == "v")
         if event:

@@ -1,4 +1,5 @@
 import asyncio
+from typing import Any
 
 import pytest
 from pipecat.frames.frames import (
@@ -35,7 +36,7 @@ def utterance(seconds: float = 1.0, settle: float = 0.6) -> list:
 
 
 def realtime(engines, **kwargs) -> VoxtralRealtimeSTTService:
-    options = {
+    options: dict[str, Any] = {
         "url": f"ws://{engines.voxtral.served.host}:{engines.voxtral.served.port}/v1/realtime",
         "settings": VoxtralRealtimeSTTService.Settings(model=VOXTRAL_MODEL),
         "api_key": SECRETS["voxtral_api_key"],
