@@ -8,12 +8,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 from livekit import api
 
-from bot.tokens import mint_token
 from engines.scripted import ScriptedResponder, ToneSynthesizer
 from tests.conftest import ADMIN_TOKEN, SECRETS, Engines, running_engines
 from tests.livekit_server import LiveKitServer
@@ -61,16 +59,6 @@ class Cluster:
         server = await SessionServer.start(self.folder, settings, ADMIN_TOKEN, name)
         self.servers.append(server)
         return server
-
-    def user_token(self, room: str, identity: str) -> str:
-        return mint_token(
-            api_key=SECRETS["livekit_api_key"],
-            api_secret=SECRETS["livekit_api_secret"],
-            room=room,
-            identity=identity,
-            participant_type="user",
-            ttl=timedelta(hours=1),
-        ).jwt
 
     async def agents_in(self, room: str) -> list[api.ParticipantInfo]:
         """The agent participants the SFU lists in `room`."""

@@ -6,6 +6,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -16,6 +17,7 @@ from loguru import logger
 
 from bot.logging import setup_logging
 from bot.settings import Settings
+from bot.tokens import mint_token
 from engines.backends import Responder, Synthesizer, Transcriber
 from engines.chat_server import create_chat_app
 from engines.chatterbox_server import create_chatterbox_app
@@ -170,6 +172,18 @@ def quiet_logs() -> None:
 
 STANDIN_BOT = f"{sys.executable} -m tests.standin_bot"
 ADMIN_TOKEN = "admin-0123456789abcdef-token"
+
+
+def user_token(room: str, identity: str) -> str:
+    """A LiveKit token for a user joining `room`, signed with the test keys."""
+    return mint_token(
+        api_key=SECRETS["livekit_api_key"],
+        api_secret=SECRETS["livekit_api_secret"],
+        room=room,
+        identity=identity,
+        participant_type="user",
+        ttl=timedelta(hours=1),
+    ).jwt
 
 
 def server_settings(**overrides: object) -> Settings:

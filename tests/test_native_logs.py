@@ -1,17 +1,15 @@
 """LiveKit's native log records: held back while a room connects, forwarded after."""
 
-import asyncio
-import datetime
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.native_logs import NativeLogHold
-from bot.tokens import mint_token
-from tests.conftest import SECRETS, LogCapture
+from tests.conftest import SECRETS, LogCapture, user_token
 from tests.livekit_server import LiveKitServer
 from tests.participant import Participant
+from tests.waiting import until
 
 
 def test_forwarding_stays_off_until_the_last_of_overlapping_connects_ends() -> None:
@@ -48,27 +46,20 @@ def _native_messages(logs: LogCapture) -> list[str]:
 async def test_a_join_logs_no_native_records_and_a_lost_server_still_does(
     livekit: LiveKitServer, captured_logs: LogCapture
 ) -> None:
-    token = mint_token(
-        api_key=SECRETS["livekit_api_key"],
-        api_secret=SECRETS["livekit_api_secret"],
-        room="native-logs",
-        identity="user-native-logs",
-        participant_type="user",
-        ttl=datetime.timedelta(minutes=5),
-    ).jwt
     participant = Participant()
-    await participant.join(livekit.url, token)
+    await participant.join(livekit.url, user_token("native-logs", "user-native-logs"))
     try:
         joined = _native_messages(captured_logs)
         livekit.kill()
-        for _ in range(100):  # The native side sends its records in batches.
-            if any("resuming connection" in m for m in _native_messages(captured_logs)):
-                break
-            await asyncio.sleep(0.1)
+        # The SFU going away afterwards is told, through the redacting JSON sink.
+        await until(
+            lambda: any("resuming connection" in m for m in _native_messages(captured_logs)),
+            10,
+            lambda: (
+                f"a native 'resuming connection' record among {_native_messages(captured_logs)}"
+            ),
+        )
     finally:
         await participant.leave()
-    # Nothing from the join itself (its signalling would say "connecting to")...
+    # Nothing from the join itself (its signalling would say "connecting to").
     assert joined == [], joined
-    # ...but the SFU going away afterwards is told, through the redacting JSON sink.
-    native = _native_messages(captured_logs)
-    assert any("resuming connection" in m for m in native), native

@@ -95,17 +95,15 @@ def figures(results: dict[str, Any]) -> list[tuple[str, dict[str, float | None],
         capacities: dict[str, float | None] = {s: capacity(conc.get(s, {})) for s in cost}
         rows.append(("sessions with p95 within +10 % of one", capacities, "≥ 20"))
     for n in results["meta"]["burst_levels"] if "burst" in ran else ():
+        heard = {s: results["burst"].get(s, {}).get(n, []) for s in cost}
         for q in (50, 95):
-            values = {s: _pct(results["burst"].get(s, {}).get(n, []), q) for s in cost}
+            values = {s: _pct(heard[s], q) for s in cost}
             rows.append((f"burst of {n}: first bot audio p{q} (ms)", values, "p95 ≤ 1000 ms"))
         if results["burst_in_room"]:  # not measured before 2026-11-29
             in_room = {s: results["burst_in_room"].get(s, {}).get(n, []) for s in cost}
             values = {s: _pct(in_room[s], 95) for s in cost}
             rows.append((f"burst of {n}: the listener itself in the room p95 (ms)", values, ""))
-            values = {
-                s: _pct(_after_joining(results["burst"].get(s, {}).get(n, []), in_room[s]), 95)
-                for s in cost
-            }
+            values = {s: _pct(_after_joining(heard[s], in_room[s]), 95) for s in cost}
             rows.append(
                 (f"burst of {n}: first bot audio after the listener joined p95 (ms)", values, "")
             )
