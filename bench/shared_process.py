@@ -30,26 +30,13 @@ from bench.compare.measure import tasks_of
 from bench.cost import thread_cpu, thread_name
 from bench.stats import counts
 from bot.process_exit import exit_now
-from bot.tokens import ParticipantType, mint_token
-from tests.conftest import SECRETS
+from tests.conftest import SECRETS, livekit_token
 from tests.livekit_server import LiveKitServer
 
 SUMMARY = "LiveKit's native CPU per room when N rooms share one process"
 RESULTS = Path(__file__).resolve().parent / "results"
 SETTLE_S = 5.0
-TOKEN_TTL = datetime.timedelta(minutes=30)
 MIC_FRAME = rtc.AudioFrame(bytes(960), 48000, 1, 480)  # 10 ms of silence
-
-
-def _token(room: str, participant_type: ParticipantType) -> str:
-    return mint_token(
-        api_key=SECRETS["livekit_api_key"],
-        api_secret=SECRETS["livekit_api_secret"],
-        room=room,
-        identity=participant_type,
-        participant_type=participant_type,
-        ttl=TOKEN_TTL,
-    ).jwt
 
 
 async def _publish(room: rtc.Room, source: rtc.AudioSource) -> None:
@@ -70,14 +57,14 @@ async def _join_as_bot(url: str, name: str, tasks: set[asyncio.Task]) -> rtc.Roo
     def subscribed(track: rtc.Track, *_: Any) -> None:
         tasks.add(asyncio.create_task(listen(track)))
 
-    await room.connect(url, _token(name, "agent"))
+    await room.connect(url, livekit_token(name, "agent", "agent"))
     await _publish(room, rtc.AudioSource(24000, 1))
     return room
 
 
 async def _join_as_user(url: str, name: str, tasks: set[asyncio.Task]) -> rtc.Room:
     room = rtc.Room()
-    await room.connect(url, _token(name, "user"))
+    await room.connect(url, livekit_token(name, "user"))
     source = rtc.AudioSource(48000, 1)
     await _publish(room, source)
 

@@ -17,7 +17,7 @@ from loguru import logger
 
 from bot.logging import setup_logging
 from bot.settings import Settings
-from bot.tokens import mint_token
+from bot.tokens import ParticipantType, mint_token
 from engines.backends import Responder, Synthesizer, Transcriber
 from engines.chat_server import create_chat_app
 from engines.chatterbox_server import create_chatterbox_app
@@ -174,14 +174,14 @@ STANDIN_BOT = f"{sys.executable} -m tests.standin_bot"
 ADMIN_TOKEN = "admin-0123456789abcdef-token"
 
 
-def user_token(room: str, identity: str) -> str:
-    """A LiveKit token for a user joining `room`, signed with the test keys."""
+def livekit_token(room: str, identity: str, participant_type: ParticipantType = "user") -> str:
+    """A LiveKit token for joining `room`, signed with the test keys."""
     return mint_token(
         api_key=SECRETS["livekit_api_key"],
         api_secret=SECRETS["livekit_api_secret"],
         room=room,
         identity=identity,
-        participant_type="user",
+        participant_type=participant_type,
         ttl=timedelta(hours=1),
     ).jwt
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.native_logs import NativeLogHold
-from tests.conftest import SECRETS, LogCapture, user_token
+from tests.conftest import SECRETS, LogCapture, livekit_token
 from tests.livekit_server import LiveKitServer
 from tests.participant import Participant
 from tests.waiting import until
@@ -47,7 +47,7 @@ async def test_a_join_logs_no_native_records_and_a_lost_server_still_does(
     livekit: LiveKitServer, captured_logs: LogCapture
 ) -> None:
     participant = Participant()
-    await participant.join(livekit.url, user_token("native-logs", "user-native-logs"))
+    await participant.join(livekit.url, livekit_token("native-logs", "user-native-logs"))
     try:
         joined = _native_messages(captured_logs)
         livekit.kill()
