@@ -70,6 +70,7 @@ def create_stt(settings: Settings, http: aiohttp.ClientSession) -> STTService:
             aiohttp_session=http,
             api_key=_secret(settings.voxtral_api_key),
             timeout_s=timeout_s,
+            idle_close_s=settings.voxtral_idle_close_s,
             settings=VoxtralSegmentedSTTService.Settings(model=settings.voxtral_model),
         )
     return VoxtralRealtimeSTTService(
@@ -100,6 +101,7 @@ def create_tts(settings: Settings, http: aiohttp.ClientSession) -> ChatterboxTTS
         api_key=_secret(settings.chatterbox_api_key),
         streaming=settings.chatterbox_streaming,
         timeout_s=settings.chatterbox_timeout_ms / 1000,
+        idle_close_s=settings.chatterbox_idle_close_s,
         settings=ChatterboxTTSService.Settings(
             voice=settings.chatterbox_voice,
             exaggeration=settings.chatterbox_exaggeration,

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     voxtral_api_key: SecretStr | None = None
     voxtral_mode: Literal["realtime", "segmented"] = "realtime"
     voxtral_timeout_ms: Milliseconds = 3000
+    # vLLM's uvicorn closes a connection idle this long; the bot reopens it ahead of use.
+    voxtral_idle_close_s: Annotated[float, Field(ge=0)] = 5.0
 
     # Chatterbox TTS
     chatterbox_host: str = "127.0.0.1"
@@ -55,6 +57,7 @@ class Settings(BaseSettings):
     chatterbox_voice: str = "default"
     chatterbox_api_key: SecretStr | None = None
     chatterbox_timeout_ms: Milliseconds = 2000
+    chatterbox_idle_close_s: Annotated[float, Field(ge=0)] = 5.0
     chatterbox_streaming: bool = True
     chatterbox_exaggeration: Annotated[float, Field(ge=0, le=2)] | None = None
     chatterbox_cfg_weight: Annotated[float, Field(ge=0, le=1)] | None = None

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from engines.backends import Responder
-from engines.faults import FaultPlan, RequestLog, bearer_ok, client_port
+from engines.faults import FaultPlan, RequestLog, bearer_ok, connection_of, connections
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -55,7 +55,7 @@ def create_chat_app(
             request=completion_id,
             body=body,
             headers=dict(request.headers),
-            client_port=client_port(request),
+            **connection_of(request),
             at=time.monotonic(),
         )
         failure = await faults.early_answer(
@@ -118,10 +118,10 @@ def create_chat_app(
     async def models(request: web.Request) -> web.Response:
         if not bearer_ok(request.headers.get("Authorization"), api_key):
             return _error(401, "invalid api key")
-        log.add(kind="models", client_port=client_port(request), at=time.monotonic())
+        log.add(kind="models", **connection_of(request), at=time.monotonic())
         return web.json_response({"object": "list", "data": []})
 
-    app = web.Application()
+    app = web.Application(middlewares=[connections(faults)])
     app.router.add_post("/v1/chat/completions", completions)
     app.router.add_get("/v1/models", models)
     return app

@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from engines.backends import Synthesizer
-from engines.faults import FaultPlan, RequestLog, bearer_ok, client_port
+from engines.faults import FaultPlan, RequestLog, bearer_ok, connection_of, connections
+from engines.serving import IDLE_CLOSE_S, UVICORN_IDLE_CLOSE_S
 from engines.wav import wav_header
 
 RESPONSE_FORMATS = ("wav", "pcm")
@@ -66,7 +67,7 @@ def create_chatterbox_app(
             path=request.path,
             body=body,
             headers=dict(request.headers),
-            client_port=client_port(request),
+            **connection_of(request),
             at=time.monotonic(),
         )
         return body
@@ -147,7 +148,8 @@ def create_chatterbox_app(
             return failure
         return await streamed(request, body, request_id, sse=False)
 
-    app = web.Application()
+    app = web.Application(middlewares=[connections(faults)])
+    app[IDLE_CLOSE_S] = UVICORN_IDLE_CLOSE_S
     app.router.add_post("/v1/audio/speech", speech)
     app.router.add_post("/v1/audio/speech/stream", speech_stream)
     return app

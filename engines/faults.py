@@ -1,11 +1,16 @@
 """Knobs that make a stand-in misbehave the way real engines do, and a log of requests."""
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+# Set on each request by `connections`: whether it is the first on its connection.
+NEW_CONNECTION = web.RequestKey("new_connection", bool)
 
 # Builds the error answer for a scripted status: (status, extra headers) -> response.
 ErrorAnswer = Callable[[int, dict[str, str]], web.Response]
@@ -31,6 +36,11 @@ class FaultPlan:
         hang: Accept requests and never answer them.
         drop_mid_stream: Close the connection after the first streamed chunk.
         garbage: Answer with a body that is not the protocol.
+        connect_delay_s: Extra delay before the first request on a new connection is
+            handled: the TCP and TLS round trips a remote engine's handshake takes.
+        close_kept_alive: Close this many kept-alive connections, unanswered, as their
+            next request arrives: what a client sees when its request crosses the
+            server closing the connection as idle.
     """
 
     latency_s: float = 0.0
@@ -41,6 +51,8 @@ class FaultPlan:
     hang: bool = False
     drop_mid_stream: bool = False
     garbage: bool = False
+    connect_delay_s: float = 0.0
+    close_kept_alive: int = 0
 
     def next_status(self) -> int | None:
         """The scripted status for this request, if any remain."""
@@ -117,10 +129,36 @@ class RequestLog:
         return [r for r in self.requests if r.get("kind") == kind]
 
 
-def client_port(request: web.Request) -> int | None:
-    """The client's port: requests on one kept-alive connection share it."""
+def connections(faults: FaultPlan) -> Middleware:
+    """Marks each request that opened its connection, and charges it the handshake."""
+    seen: weakref.WeakSet[object] = weakref.WeakSet()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[NEW_CONNECTION] = request.transport not in seen
+        if request.transport:
+            seen.add(request.transport)
+        if request[NEW_CONNECTION] and faults.connect_delay_s:
+            await asyncio.sleep(faults.connect_delay_s)
+        if not request[NEW_CONNECTION] and faults.close_kept_alive and request.transport:
+            faults.close_kept_alive -= 1
+            request.transport.close()
+            return web.Response(status=499)  # never reaches the client
+        return await handler(request)
+
+    return middleware
+
+
+def connection_of(request: web.Request) -> dict[str, Any]:
+    """Where a request came from, for the log.
+
+    The client's port is shared by the requests on one kept-alive connection.
+    """
     peer = request.transport.get_extra_info("peername") if request.transport else None
-    return peer[1] if peer else None
+    return {
+        "client_port": peer[1] if peer else None,
+        "new_connection": request.get(NEW_CONNECTION, True),
+    }
 
 
 def bearer_ok(authorization: str | None, api_key: str | None) -> bool:

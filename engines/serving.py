@@ -4,6 +4,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+# How long the server keeps an idle connection open; aiohttp's default unless set.
+IDLE_CLOSE_S = web.AppKey("idle_close_s", float)
+AIOHTTP_IDLE_CLOSE_S = 75.0
+# What vLLM and Chatterbox's server do: uvicorn closes a connection idle for 5 s.
+UVICORN_IDLE_CLOSE_S = 5.0
+
 
 @dataclass
 class ServedApp:
@@ -25,7 +31,12 @@ class ServedApp:
 
 async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> ServedApp:
     """Start an application; port 0 picks a free one."""
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=0.5,
+        keepalive_timeout=app.get(IDLE_CLOSE_S, AIOHTTP_IDLE_CLOSE_S),
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

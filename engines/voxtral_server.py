@@ -25,7 +25,8 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from engines.backends import Transcriber, TranscriptionStream
-from engines.faults import FaultPlan, RequestLog, bearer_ok
+from engines.faults import FaultPlan, RequestLog, bearer_ok, connection_of, connections
+from engines.serving import IDLE_CLOSE_S, UVICORN_IDLE_CLOSE_S
 
 SAMPLE_RATE = 16000
 RESPONSE_FORMATS = ("json", "verbose_json", "text")
@@ -105,6 +106,7 @@ def create_voxtral_app(
             model=form.get("model"),
             stream=stream,
             headers=dict(request.headers),
+            **connection_of(request),
             at=time.monotonic(),
         )
         failure = await faults.early_answer(
@@ -233,7 +235,8 @@ def create_voxtral_app(
                 await error(f"Unknown event type: {kind}", "unknown_event")
         return ws
 
-    app = web.Application(client_max_size=50 * 1024 * 1024)
+    app = web.Application(client_max_size=50 * 1024 * 1024, middlewares=[connections(faults)])
+    app[IDLE_CLOSE_S] = UVICORN_IDLE_CLOSE_S
     app.router.add_post("/v1/audio/transcriptions", transcriptions)
     app.router.add_get("/v1/realtime", realtime)
     return app

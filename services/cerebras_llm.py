@@ -31,11 +31,9 @@ previous turn's context, which was then answered after the interruption, and tha
 reply played before the real one.
 """
 
-import asyncio
 import functools
 import ssl
 import sys
-import time
 from typing import Any
 
 import httpx2
@@ -46,7 +44,6 @@ from openai import (
     APITimeoutError,
     AsyncOpenAI,
     DefaultAsyncHttpxClient,
-    OpenAIError,
     Timeout,
 )
 from openai._httpx2 import timeout_exceptions
@@ -65,6 +62,7 @@ from pipecat.services.cerebras.llm import CerebrasLLMService, CerebrasLLMSetting
 from pipecat.turns.speculation_gate import GatedFrame, SpeculationGate
 from pipecat.utils.errors import ErrorCategory
 
+from services.connection_warmer import ConnectionWarmer
 from services.engine_metrics import count_retry, failure_kind
 from services.interruption_fence import InterruptionFence
 from services.keepalive import KEEPALIVE_S
@@ -147,42 +145,28 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         self._timeout_s = timeout_s
         super().__init__(**kwargs)
         self._speculation_gate = _ForwardingSpeculationGate(name=f"{self}::SpeculationGate")
-        self._warm_up_task: asyncio.Task | None = None
-        self._last_used = time.monotonic()
+        # The client closes a connection idle for KEEPALIVE_S; Cerebras keeps it longer.
+        self._warmer = ConnectionWarmer(self._list_models, idle_close_s=KEEPALIVE_S, name=str(self))
         self._fence = InterruptionFence(kinds=(LLMContextFrame,))
 
     async def start(self, frame: StartFrame) -> None:
         """Start, and open the connection to the server in the background."""
         await super().start(frame)
-        self._warm_up_task = self.create_task(self._warm_up(), "llm_warm_up")
+        self._warmer.warm()
 
     async def stop(self, frame: EndFrame) -> None:
         """Stop, abandoning a warm-up still under way."""
-        await self._end_warm_up()
+        await self._warmer.close()
         await super().stop(frame)
 
     async def cancel(self, frame: CancelFrame) -> None:
         """Cancel, abandoning a warm-up still under way."""
-        await self._end_warm_up()
+        await self._warmer.close()
         await super().cancel(frame)
 
-    async def _warm_up(self) -> None:
-        self._last_used = time.monotonic()
-        try:
-            await self._client.models.list()
-        except OpenAIError as e:
-            # Any answer warms the connection; a server without the route is fine.
-            logger.debug(f"{self}: warm-up request answered {type(e).__name__}")
-
-    def _connection_dropped(self) -> bool:
-        """Whether the client has closed the connection as idle since it was last used."""
-        warming = self._warm_up_task is not None and not self._warm_up_task.done()
-        return not warming and time.monotonic() - self._last_used > KEEPALIVE_S
-
-    async def _end_warm_up(self) -> None:
-        task, self._warm_up_task = self._warm_up_task, None
-        if task is not None and not task.done():
-            await self.cancel_task(task)
+    async def _list_models(self) -> None:
+        # Any answer warms the connection; a server without the route is fine.
+        await self._client.models.list()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Skip a question an interruption overtook; stop a withdrawn preemptive reply."""
@@ -192,11 +176,11 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         withdrawn = (
             isinstance(frame, EagerEndOfTurnCancelFrame) and self._speculation_gate.is_speculating
         )
-        if isinstance(frame, UserStartedSpeakingFrame) and self._connection_dropped():
-            self._warm_up_task = self.create_task(self._warm_up(), "llm_warm_up")
+        if isinstance(frame, UserStartedSpeakingFrame):
+            self._warmer.warm()
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame):
-            self._last_used = time.monotonic()
+            self._warmer.used()
         if withdrawn:
             # The chunker drops its text, the TTS closes its request, the reply gate
             # drops the audio it held: as for an interruption, though nothing was heard.

@@ -6,6 +6,11 @@ service prefers the streaming form, so the first audio leaves long before the se
 is finished. It accepts a WAV header (in however many pieces it arrives) or raw PCM,
 and resamples when the pipeline's output rate differs. A line known in advance (the
 greeting) can be `prepare`d: requested at once, and replayed when it is to be spoken.
+
+Chatterbox's server closes a connection idle for 5 s, as uvicorn does, and a turn's
+first sentence usually comes later than that after the last one: when the user stops
+speaking or a reply starts, a connection is opened (`ConnectionWarmer`) while the LLM
+thinks, so the sentence does not wait for the handshakes.
 """
 
 import asyncio
@@ -16,7 +21,14 @@ from typing import Any, Literal
 
 import aiohttp
 from loguru import logger
-from pipecat.frames.frames import ErrorFrame, Frame, TextFrame, TTSAudioRawFrame
+from pipecat.frames.frames import (
+    ErrorFrame,
+    Frame,
+    LLMFullResponseStartFrame,
+    TextFrame,
+    TTSAudioRawFrame,
+    UserStoppedSpeakingFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
@@ -24,6 +36,7 @@ from pipecat.utils.errors import ErrorCategory
 from pipecat.utils.tracing.service_decorators import traced_tts
 from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 
+from services.connection_warmer import http_warmer
 from services.interruption_fence import InterruptionFence
 from services.prepared_speech import PreparedSpeech
 from services.wav_stream import parse_wav_header
@@ -31,6 +44,8 @@ from services.wav_stream import parse_wav_header
 CHATTERBOX_SAMPLE_RATE = 24000
 SPEECH_PATH = "/v1/audio/speech"
 STREAM_PATH = "/v1/audio/speech/stream"
+# A sentence will be asked for soon: the user has stopped, or a reply is starting.
+SPEECH_COMING = (UserStoppedSpeakingFrame, LLMFullResponseStartFrame)
 SILENCE_SECS = 0.1
 ResponseFormat = Literal["wav", "pcm"]
 
@@ -79,6 +94,7 @@ class ChatterboxTTSService(TTSService):
         streaming: bool = True,
         response_format: ResponseFormat = "wav",
         timeout_s: float = 2.0,
+        idle_close_s: float = 5.0,
         settings: ChatterboxTTSSettings | None = None,
         **kwargs: Any,
     ) -> None:
@@ -91,6 +107,8 @@ class ChatterboxTTSService(TTSService):
             streaming: Use the streaming endpoint.
             response_format: Ask for ``wav`` or raw ``pcm``.
             timeout_s: Longest wait for the first byte, and between two pieces.
+            idle_close_s: How long the server keeps an idle connection open (0: as long
+                as the client does, so none is opened ahead).
             settings: Changes to the default settings.
             **kwargs: Passed to `TTSService`.
         """
@@ -117,11 +135,16 @@ class ChatterboxTTSService(TTSService):
         self._timeout_s = timeout_s
         self._fence = InterruptionFence(kinds=(TextFrame,))
         self._prepared: dict[str, PreparedSpeech] = {}
+        self._warmer = http_warmer(
+            aiohttp_session, base_url, self._headers, idle_close_s=idle_close_s, name=str(self)
+        )
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Speak text as `TTSService` does, except text an interruption overtook."""
         if self._fence.overtaken(frame, direction):
             return
+        if isinstance(frame, SPEECH_COMING):
+            self._warmer.warm()
         await super().process_frame(frame, direction)
 
     def can_generate_metrics(self) -> bool:
@@ -192,6 +215,7 @@ class ChatterboxTTSService(TTSService):
         for prepared in self._prepared.values():
             prepared.cancel()
         self._prepared.clear()
+        await self._warmer.close()
         await super().cleanup()
 
     async def _fetch(self, text: str) -> AsyncGenerator[bytes, None]:
@@ -202,18 +226,40 @@ class ChatterboxTTSService(TTSService):
             ChatterboxStatusError: the engine answered with an error status.
             aiohttp.ClientError: the connection failed.
         """
-        response = await asyncio.wait_for(
-            self._session.post(self._url, json=self._request_body(text), headers=self._headers),
-            self._timeout_s,
-        )
+        response = await self._post(text)
+        ended = False
         try:
             if response.status != 200:
                 detail = (await asyncio.wait_for(response.text(), self._timeout_s))[:200]
                 raise ChatterboxStatusError(response.status, detail)
             while piece := await asyncio.wait_for(response.content.readany(), self._timeout_s):
                 yield piece
+            ended = True
         finally:
             response.close()
+            # A response read to its end leaves its connection in the pool.
+            if ended:
+                self._warmer.used()
+            else:
+                self._warmer.lost()
+
+    async def _post(self, text: str) -> aiohttp.ClientResponse:
+        """Send the request; once more if the server had just closed the connection.
+
+        A kept-alive connection can be closed by the server (idle for its 5 s) just as
+        the request goes out; aiohttp retries that only for idempotent methods.
+        """
+        body = self._request_body(text)
+
+        async def post() -> aiohttp.ClientResponse:
+            request = self._session.post(self._url, json=body, headers=self._headers)
+            return await asyncio.wait_for(request, self._timeout_s)
+
+        try:
+            return await post()
+        except aiohttp.ServerDisconnectedError:
+            logger.debug(f"{self}: the kept-alive connection was closed, asking on a new one")
+            return await post()
 
     def _failed(self, context_id: str, message: str, exception: Exception) -> list[Frame]:
         """A moment of silence, so the sentence still ends as audio, and the error.

@@ -1,7 +1,9 @@
 """Voxtral speech-to-text over vLLM's HTTP API, one request per utterance.
 
 Each VAD-segmented utterance is posted as a WAV file to `POST /v1/audio/transcriptions`
-and the server-sent deltas are read as they come.
+and the server-sent deltas are read as they come. vLLM closes a connection idle for
+5 s, so when the user starts speaking a connection is opened for the upload that
+follows (`ConnectionWarmer`).
 """
 
 import asyncio
@@ -16,12 +18,15 @@ from pipecat.frames.frames import (
     Frame,
     InterimTranscriptionFrame,
     TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
 )
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
 from pipecat.utils.tracing.service_decorators import traced_stt
 
+from services.connection_warmer import http_warmer
 from services.engine_metrics import count_retry, failure_kind
 from services.voxtral import (
     TIMEOUT_MESSAGE,
@@ -48,6 +53,7 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
         aiohttp_session: aiohttp.ClientSession,
         api_key: str | None = None,
         timeout_s: float = 3.0,
+        idle_close_s: float = 5.0,
         settings: VoxtralSTTSettings | None = None,
         **kwargs: Any,
     ) -> None:
@@ -58,6 +64,8 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
             aiohttp_session: Session owned by the bot.
             api_key: Bearer token, when the server requires one.
             timeout_s: Longest time one transcription request may take.
+            idle_close_s: How long the server keeps an idle connection open (0: as long
+                as the client does, so none is opened ahead).
             settings: Changes to the default settings.
             **kwargs: Passed to `SegmentedSTTService`.
         """
@@ -71,6 +79,20 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
         self._session = aiohttp_session
         self._headers = bearer_headers(api_key)
         self._timeout_s = timeout_s
+        self._warmer = http_warmer(
+            aiohttp_session, base_url, self._headers, idle_close_s=idle_close_s, name=str(self)
+        )
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Open a connection for the upload as the user starts speaking."""
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self._warmer.warm()
+        await super().process_frame(frame, direction)
+
+    async def cleanup(self) -> None:
+        """Abandon a warm-up still under way."""
+        await self._warmer.close()
+        await super().cleanup()
 
     def can_generate_metrics(self) -> bool:
         """Time to final transcript is reported."""
@@ -93,6 +115,7 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
         """
         for attempt in (1, 2):
             response: aiohttp.ClientResponse | None = None
+            self._warmer.lost()  # until the response is read to its end
             try:
                 response = await asyncio.wait_for(self._post(audio), self._timeout_s)
                 events = self._events(response)
@@ -114,6 +137,7 @@ class VoxtralSegmentedSTTService(SegmentedSTTService):
             try:
                 async for frame in self._frames(first, events):
                     yield frame
+                self._warmer.used()
             except TimeoutError as e:
                 yield ErrorFrame(TIMEOUT_MESSAGE, exception=e)
             except (aiohttp.ClientError, ValueError) as e:

@@ -23,7 +23,7 @@ from engines.chat_server import create_chat_app
 from engines.chatterbox_server import create_chatterbox_app
 from engines.faults import FaultPlan, RequestLog
 from engines.scripted import ScriptedResponder, ScriptedTranscriber, ToneSynthesizer
-from engines.serving import ServedApp, serve
+from engines.serving import IDLE_CLOSE_S, ServedApp, serve
 from engines.voxtral_server import create_voxtral_app
 from server.main import create_app
 from tests.speech import Speaker
@@ -57,9 +57,15 @@ class Engine:
         """Stop listening, as a crashed engine would."""
         await self.served.close()
 
-    async def restart(self) -> None:
-        """Serve again on the same port, with the same backend, knobs and log."""
-        self.served = await serve(self.make_app(), self.served.host, self.served.port)
+    async def restart(self, idle_close_s: float | None = None) -> None:
+        """Serve again on the same port, with the same backend, knobs and log.
+
+        `idle_close_s` changes how long the server keeps an idle connection open.
+        """
+        app = self.make_app()
+        if idle_close_s is not None:
+            app[IDLE_CLOSE_S] = idle_close_s
+        self.served = await serve(app, self.served.host, self.served.port)
 
 
 @dataclass

@@ -1,0 +1,78 @@
+"""Engine connections a turn finds open: the STT and TTS servers close idle ones.
+
+The stand-ins for vLLM and Chatterbox close a connection idle for their `IDLE_CLOSE_S`
+(uvicorn's 5 s, shortened here) and log whether each request opened its connection, the
+request that would wait for the TCP and TLS handshakes of a remote engine.
+"""
+
+from typing import Any
+
+import pytest
+from pipecat.frames.frames import (
+    ErrorFrame,
+    TTSSpeakFrame,
+    UserStoppedSpeakingFrame,
+)
+from pipecat.tests.utils import SleepFrame, run_test
+
+from engines import tone
+from services.chatterbox_tts import ChatterboxTTSService
+from tests.test_chatterbox_tts import TEXT, audio_of, tts
+from tests.test_voxtral_stt import segmented, transcripts, utterance
+
+pytestmark = pytest.mark.unit
+IDLE_CLOSE_S = 1.0
+LONGER_THAN_IDLE_CLOSE = SleepFrame(1.6)
+
+
+async def closing_idle_connections(engine: Any) -> None:
+    await engine.stop()
+    await engine.restart(idle_close_s=IDLE_CLOSE_S)
+
+
+@pytest.mark.parametrize(("idle_close_s", "opened_ahead"), [(IDLE_CLOSE_S, True), (0, False)])
+async def test_a_turns_first_sentence_finds_a_connection_opened_while_the_llm_thinks(
+    engines, http, idle_close_s, opened_ahead
+):
+    await closing_idle_connections(engines.chatterbox)
+    service: ChatterboxTTSService = tts(engines, http, idle_close_s=idle_close_s)
+    frames = [
+        TTSSpeakFrame("Hello."),
+        LONGER_THAN_IDLE_CLOSE,  # the reply plays, the user answers: the server closes it
+        UserStoppedSpeakingFrame(),
+        SleepFrame(0.5),  # the STT's final transcript and the LLM's first tokens
+        TTSSpeakFrame(TEXT),
+    ]
+    down, up = await run_test(service, frames_to_send=frames)
+    audio, rate = audio_of(down)
+    assert tone.decode(audio, rate) == tone.code("Hello.") + tone.code(TEXT)
+    first, second = engines.chatterbox.log.of_kind("speech")
+    assert first["new_connection"]
+    assert second["new_connection"] is not opened_ahead
+
+
+async def test_a_sentence_sent_as_the_server_closes_its_connection_is_asked_again(engines, http):
+    down, up = await run_test(
+        tts(engines, http),
+        frames_to_send=[TTSSpeakFrame("Hello."), SleepFrame(0.2)],
+    )
+    engines.chatterbox.faults.close_kept_alive = 1
+    down, up = await run_test(tts(engines, http), frames_to_send=[TTSSpeakFrame(TEXT)])
+    audio, rate = audio_of(down)
+    assert tone.decode(audio, rate) == tone.code(TEXT)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert engines.chatterbox.faults.close_kept_alive == 0, "the request did cross a close"
+
+
+async def test_an_utterance_is_uploaded_on_a_connection_opened_as_the_user_began(engines, http):
+    await closing_idle_connections(engines.voxtral)
+    engines.transcripts[:] = ["good morning", "what time is it"]
+    started, *speech = utterance(0.4)
+    # The frames come at once; the user takes a while to say them.
+    frames = [*utterance(0.4), LONGER_THAN_IDLE_CLOSE, started, SleepFrame(0.4), *speech]
+    down, up = await run_test(
+        segmented(engines, http, idle_close_s=IDLE_CLOSE_S), frames_to_send=frames
+    )
+    assert transcripts(down) == ["good morning", "what time is it"]
+    first, second = engines.voxtral.log.of_kind("transcription")
+    assert first["new_connection"] and not second["new_connection"]
