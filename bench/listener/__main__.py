@@ -13,6 +13,11 @@ One build measures both sides of the latency work: `--set VAD_PAUSE_SECS=5 --set
 PREEMPTIVE_GENERATION=false --set CHUNK_FIRST_AT_CLAUSE=false` turns off the early STT
 commit, preemptive generation and the clause-ended first chunk (`--label before`).
 
+`--connect-ms` charges each new connection to a stand-in a handshake's round trips. The
+vLLM and Chatterbox stand-ins close a connection idle for 5 s, as their servers do, so
+most turns would open one: `--set CHATTERBOX_IDLE_CLOSE_S=0` stops the bot opening it
+ahead (`--label before`).
+
 `--utterances mid-thought` compares the turn-stop strategies on sentences that pause
 mid-thought (`bench/listener/mid_thought.py`). `--barge-in` measures how fast an
 interrupted reply is gone at the listener (`bench/listener/barge_in.py`); it exits 1
@@ -63,6 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--llm-first-token-ms", type=float, default=150)
     parser.add_argument("--llm-tokens-per-s", type=float, default=200)
     parser.add_argument("--tts-first-audio-ms", type=float, default=150)
+    parser.add_argument(
+        "--connect-ms",
+        type=float,
+        default=0,
+        help="a new engine connection's handshake (TCP and TLS round trips to a remote engine)",
+    )
     parser.add_argument("--vad-stop-secs", type=float, default=0.2)
     parser.add_argument("--stt-mode", choices=("realtime", "segmented"), default="realtime")
     parser.add_argument(
@@ -89,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             llm_first_token_ms=args.llm_first_token_ms,
             llm_tokens_per_s=args.llm_tokens_per_s,
             tts_first_audio_ms=args.tts_first_audio_ms,
+            connect_ms=args.connect_ms,
         ),
         bot={"vad_stop_secs": args.vad_stop_secs, "voxtral_mode": args.stt_mode, **dict(args.set)},
     )

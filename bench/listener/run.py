@@ -33,9 +33,12 @@ class EngineDelays:
     llm_tokens_per_s: float = 200.0
     tts_first_audio_ms: float = 150.0
     tts_realtime_factor: float = 0.0
+    connect_ms: float = 0.0
 
     def apply(self, engines: Engines) -> None:
         """Set the stand-ins' knobs."""
+        for engine in (engines.voxtral, engines.chat, engines.chatterbox):
+            engine.faults.connect_delay_s = self.connect_ms / 1000
         engines.voxtral.faults.latency_s = self.stt_final_ms / 1000
         engines.chat.faults.latency_s = self.llm_first_token_ms / 1000
         engines.chat.faults.chunk_delay_s = 1 / self.llm_tokens_per_s
