@@ -87,6 +87,7 @@ def create_llm(settings: Settings) -> CerebrasPolicyLLMService:
         api_key=settings.cerebras_api_key.get_secret_value(),
         base_url=settings.cerebras_base_url,
         timeout_s=settings.llm_timeout_ms / 1000,
+        idle_close_s=settings.llm_idle_close_s,
         settings=CerebrasPolicyLLMService.Settings(
             model=settings.cerebras_model, system_instruction=settings.system_prompt
         ),

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     voxtral_api_key: SecretStr | None = None
     voxtral_mode: Literal["realtime", "segmented"] = "realtime"
     voxtral_timeout_ms: Milliseconds = 3000
-    # vLLM's uvicorn closes a connection idle this long; the bot reopens it ahead of use.
+    # How long the server keeps an idle connection; the bot reopens it ahead of use.
     voxtral_idle_close_s: Annotated[float, Field(ge=0)] = 5.0
 
     # Chatterbox TTS
@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     cerebras_base_url: str = "https://api.cerebras.ai/v1"
     cerebras_model: str = "gpt-oss-120b"
     llm_timeout_ms: Milliseconds = 10_000
+    # A self-hosted OpenAI-compatible server under uvicorn closes idle ones after 5 s.
+    llm_idle_close_s: Annotated[float, Field(gt=0, le=120)] = 120.0
     system_prompt: str = (
         "You are a friendly voice assistant. Your replies are spoken aloud, so answer in "
         "one to three short sentences of plain speech: no lists, markdown, emoji or URLs."

@@ -17,7 +17,8 @@ The session's first request would pay for opening the connection and the client'
 first use (0.2-0.5 s here); a `GET /models` when the pipeline starts pays it before
 anyone waits. The connection then stays open between turns (`services.keepalive`:
 the client's default closed it before nearly every question), and once it has been
-idle longer than that, the user starting to speak opens it again while they talk.
+idle long enough for either side to have closed it, the user starting to speak, and
+again stopping, opens it anew (`services.connection_warmer`).
 
 A reply generated preemptively, before the user's turn has ended, streams on to the
 TTS at once (`processors.preempted_reply_gate` holds its audio instead); when it is
@@ -56,6 +57,7 @@ from pipecat.frames.frames import (
     LLMContextFrame,
     StartFrame,
     UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.cerebras.llm import CerebrasLLMService, CerebrasLLMSettings
@@ -135,18 +137,23 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
 
     _settings: CerebrasLLMSettings
 
-    def __init__(self, *, timeout_s: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *, timeout_s: float, idle_close_s: float = KEEPALIVE_S, **kwargs: Any
+    ) -> None:
         """Initialize the service.
 
         Args:
             timeout_s: Longest wait for the response to start, and between two chunks.
+            idle_close_s: How long the server keeps an idle connection open; the client
+                keeps one `KEEPALIVE_S` at most.
             **kwargs: Passed to `CerebrasLLMService` (api_key, base_url, settings...).
         """
         self._timeout_s = timeout_s
         super().__init__(**kwargs)
         self._speculation_gate = _ForwardingSpeculationGate(name=f"{self}::SpeculationGate")
-        # The client closes a connection idle for KEEPALIVE_S; Cerebras keeps it longer.
-        self._warmer = ConnectionWarmer(self._list_models, idle_close_s=KEEPALIVE_S, name=str(self))
+        self._warmer = ConnectionWarmer(
+            self._list_models, idle_close_s=min(idle_close_s, KEEPALIVE_S), name=str(self)
+        )
         self._fence = InterruptionFence(kinds=(LLMContextFrame,))
 
     async def start(self, frame: StartFrame) -> None:
@@ -176,7 +183,8 @@ class CerebrasPolicyLLMService(CerebrasLLMService):
         withdrawn = (
             isinstance(frame, EagerEndOfTurnCancelFrame) and self._speculation_gate.is_speculating
         )
-        if isinstance(frame, UserStartedSpeakingFrame):
+        if isinstance(frame, (UserStartedSpeakingFrame, UserStoppedSpeakingFrame)):
+            # Again as they stop: a server closing idle ones soon may have closed it.
             self._warmer.warm()
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame):

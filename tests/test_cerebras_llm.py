@@ -1,4 +1,5 @@
 import time
+from typing import Any
 
 import pytest
 from pipecat.frames.frames import (
@@ -17,12 +18,15 @@ from tests.conftest import SECRETS
 pytestmark = pytest.mark.unit
 
 
-def llm(engines, timeout_s: float = 2.0, model: str = "gpt-oss-120b") -> CerebrasPolicyLLMService:
+def llm(
+    engines, timeout_s: float = 2.0, model: str = "gpt-oss-120b", **kwargs: Any
+) -> CerebrasPolicyLLMService:
     return CerebrasPolicyLLMService(
         api_key=SECRETS["cerebras_api_key"],
         base_url=f"{engines.chat.url}/v1",
         timeout_s=timeout_s,
         settings=CerebrasPolicyLLMService.Settings(model=model, system_instruction="Be brief."),
+        **kwargs,
     )
 
 

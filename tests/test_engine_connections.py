@@ -1,8 +1,8 @@
-"""Engine connections a turn finds open: the STT and TTS servers close idle ones.
+"""Engine connections a turn finds open, though the engines' servers close idle ones.
 
-The stand-ins for vLLM and Chatterbox close a connection idle for their `IDLE_CLOSE_S`
-(uvicorn's 5 s, shortened here) and log whether each request opened its connection, the
-request that would wait for the TCP and TLS handshakes of a remote engine.
+The stand-ins close a connection idle for their `IDLE_CLOSE_S` (uvicorn's 5 s for vLLM
+and Chatterbox, shortened here) and log whether each request opened its connection:
+the request that would wait for a remote engine's TCP and TLS handshakes.
 """
 
 from typing import Any
@@ -11,12 +11,14 @@ import pytest
 from pipecat.frames.frames import (
     ErrorFrame,
     TTSSpeakFrame,
+    UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
 from pipecat.tests.utils import SleepFrame, run_test
 
 from engines import tone
 from services.chatterbox_tts import ChatterboxTTSService
+from tests.test_cerebras_llm import ask, llm, reply_of
 from tests.test_chatterbox_tts import TEXT, audio_of, tts
 from tests.test_voxtral_stt import segmented, transcripts, utterance
 
@@ -76,3 +78,25 @@ async def test_an_utterance_is_uploaded_on_a_connection_opened_as_the_user_began
     assert transcripts(down) == ["good morning", "what time is it"]
     first, second = engines.voxtral.log.of_kind("transcription")
     assert first["new_connection"] and not second["new_connection"]
+
+
+async def test_a_question_after_a_long_utterance_finds_a_connection_opened_as_the_user_stopped(
+    engines,
+):
+    """A self-hosted LLM server under uvicorn closes idle connections after 5 s too."""
+    await closing_idle_connections(engines.chat)
+    engines.replies[:] = ["Hi.", "Still here."]
+    frames = [
+        ask("Hi"),
+        LONGER_THAN_IDLE_CLOSE,
+        UserStartedSpeakingFrame(),
+        LONGER_THAN_IDLE_CLOSE,  # a long question: the connection opened now closes again
+        UserStoppedSpeakingFrame(),
+        SleepFrame(0.4),  # the STT's final transcript
+        ask("Still there?"),
+    ]
+    down, _ = await run_test(llm(engines, idle_close_s=IDLE_CLOSE_S), frames_to_send=frames)
+    assert reply_of(down) == "Hi.Still here."
+    question = engines.chat.log.of_kind("chat")[-1]
+    assert question["body"]["messages"][-1]["content"] == "Still there?"
+    assert not question["new_connection"]
