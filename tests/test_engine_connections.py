@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pipecat.frames.frames import (
     ErrorFrame,
+    InterruptionFrame,
     TTSSpeakFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -51,6 +52,28 @@ async def test_a_turns_first_sentence_finds_a_connection_opened_while_the_llm_th
     first, second = engines.chatterbox.log.of_kind("speech")
     assert first["new_connection"]
     assert second["new_connection"] is not opened_ahead
+
+
+async def test_after_a_barge_in_the_next_reply_finds_a_connection_opened_while_the_llm_thinks(
+    engines, http
+):
+    """Interrupting a reply closes its request's connection, however recently it was used."""
+    engines.chatterbox.backend.realtime_factor = 1.0
+    frames = [
+        TTSSpeakFrame("Hello."),
+        SleepFrame(0.5),
+        TTSSpeakFrame(" ".join(["lantern"] * 30)),
+        SleepFrame(0.5),
+        InterruptionFrame(),
+        UserStoppedSpeakingFrame(),
+        SleepFrame(0.5),
+        TTSSpeakFrame(TEXT),
+    ]
+    await run_test(tts(engines, http), frames_to_send=frames)
+    assert engines.chatterbox.log.of_kind("speech_cancelled"), "the interruption cut a request"
+    after_barge_in = engines.chatterbox.log.of_kind("speech")[-1]
+    assert after_barge_in["body"]["input"] == TEXT
+    assert not after_barge_in["new_connection"]
 
 
 async def test_a_sentence_sent_as_the_server_closes_its_connection_is_asked_again(engines, http):
