@@ -8,7 +8,9 @@ this input reads them for the user's track and sends the average wait since its 
 reading downstream in a `TransportDelayFrame`, with the codec's framing both ways:
 Opus carries 20 ms frames, so the user's last sound waited half of one on average to
 be sent, and the bot's first sound waits for its whole frame to fill, after the
-AudioSource hands it over at its next 10 ms tick.
+AudioSource hands it over at its next 10 ms tick. The listener's own jitter buffer is
+out of the bot's sight; it is taken to hold the bot's audio as long as the bot's held
+the user's (the same kind of receiver, the same path the other way).
 """
 
 from pipecat.frames.frames import Frame, VADUserStoppedSpeakingFrame
@@ -66,9 +68,12 @@ class MeasuredLiveKitInput(LiveKitInputTransport):
                     if wait is not None:
                         waits.append(wait)
         if waits:
-            await self.push_frame(
-                TransportDelayFrame(
-                    uplink_s=max(waits) + OPUS_FRAME_S / 2,
-                    downlink_s=AUDIO_SOURCE_TICK_S / 2 + OPUS_FRAME_S,
-                )
-            )
+            await self.push_frame(transport_delays(max(waits)))
+
+
+def transport_delays(jitter_buffer_s: float) -> TransportDelayFrame:
+    """The unseen waits both ways, given how long the user's audio sat in the jitter buffer."""
+    return TransportDelayFrame(
+        uplink_s=jitter_buffer_s + OPUS_FRAME_S / 2,
+        downlink_s=AUDIO_SOURCE_TICK_S / 2 + OPUS_FRAME_S + jitter_buffer_s,
+    )

@@ -11,11 +11,11 @@ class TransportDelayFrame(SystemFrame):
 
     The input transport sends one after each pause the VAD reports; the turn metrics
     count the user's speech as having ended `uplink_s` before it reached the VAD, and
-    the bot's first audio as leaving `downlink_s` after it was written.
+    the bot's first audio as reaching the listener `downlink_s` after it was written.
 
     Parameters:
         uplink_s: The user's last words' wait before the transport handed them on.
-        downlink_s: The wait of audio written to the transport before it is sent.
+        downlink_s: The wait of audio written to the transport before it is heard.
     """
 
     uplink_s: float

@@ -6,8 +6,8 @@ the user's voiced audio, the start of barge-in speech) are derived from its fram
 a stop comes `stop_secs` (the silence the VAD measured) after the voice reached it, a
 start `start_secs` (measured from the input audio's first voiced sound, which Silero
 misses: `voice_onset.py`) after it began. The user's speech ended earlier still by the
-time their audio waited in the transport, and the bot's audio leaves some time after
-it is written (`TransportDelayFrame`).
+time their audio waited in the transport, and the bot's audio reaches the listener some
+time after it is written (`TransportDelayFrame`).
 """
 
 from dataclasses import dataclass

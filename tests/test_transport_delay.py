@@ -15,7 +15,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
 
-from bot.measured_livekit_input import JitterBufferMeter
+from bot.measured_livekit_input import JitterBufferMeter, transport_delays
 from processors.transport_delay_frame import TransportDelayFrame
 from processors.turn_metrics import TurnMetricsObserver
 
@@ -35,6 +35,16 @@ def test_a_new_track_starts_its_totals_over() -> None:
     meter = JitterBufferMeter()
     meter.read(delay_s=60.0, emitted=3000)
     assert meter.read(delay_s=0.3, emitted=10) == pytest.approx(0.03)
+
+
+def test_the_listeners_jitter_buffer_counts_as_long_as_the_bots() -> None:
+    """The bot cannot read the listener's receiver; it takes its own wait for it."""
+    quiet, uneven = transport_delays(0.02), transport_delays(0.1)
+    assert uneven.uplink_s - quiet.uplink_s == pytest.approx(0.08)
+    assert uneven.downlink_s - quiet.downlink_s == pytest.approx(0.08)
+    # Besides the jitter buffers: half an Opus frame up; a 10 ms tick's half and a frame down.
+    assert quiet.uplink_s == pytest.approx(0.03)
+    assert quiet.downlink_s == pytest.approx(0.045)
 
 
 async def turn_record(*frames: tuple[float, Frame, FrameProcessor]) -> dict[str, Any]:
