@@ -1,9 +1,9 @@
 """Opening an engine's connection before the request that needs it.
 
 By the time a turn's request goes out, the connection the last one used may be gone:
-servers run under uvicorn (vLLM, Chatterbox's) close a connection idle for 5 s, fewer
-than most turns take to come round (the bot's reply plays, then the user answers), and
-the client drops its own idle ones after `KEEPALIVE_S`. A request on a new connection
+servers run under uvicorn (vLLM, Chatterbox's) close a connection idle for 5 s, sooner
+than most turns come round (the bot's reply plays, then the user answers), and the
+client drops its own idle ones after `KEEPALIVE_S`. A request on a new connection
 first waits out the TCP and TLS handshakes, round trips to a remote engine, while the
 user waits. A service that knows a request is coming calls `warm()`: if the connection
 has been idle long enough to be gone, a cheap request (any answer will do) opens one in
