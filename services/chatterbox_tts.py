@@ -37,6 +37,7 @@ from pipecat.utils.tracing.service_decorators import traced_tts
 from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 
 from services.connection_warmer import http_warmer
+from services.engine_metrics import count_retry
 from services.interruption_fence import InterruptionFence
 from services.prepared_speech import PreparedSpeech
 from services.wav_stream import parse_wav_header
@@ -259,6 +260,7 @@ class ChatterboxTTSService(TTSService):
             return await post()
         except aiohttp.ServerDisconnectedError:
             logger.debug(f"{self}: the kept-alive connection was closed, asking on a new one")
+            count_retry("tts", "connection")
             return await post()
 
     def _failed(self, context_id: str, message: str, exception: Exception) -> list[Frame]:
