@@ -99,7 +99,11 @@ async def join(
     participant = participant or Participant()
     await participant.join(body["url"], body["token"])
     caller = Caller(participant, body["room"], body["identity"])
-    await until(lambda: is_whole_reply(caller.heard(), tone.code(GREETING)), 30, "the greeting")
+    await until(
+        lambda: is_whole_reply(caller.heard(), tone.code(GREETING)),
+        30,
+        lambda: f"the greeting {tone.code(GREETING)} in {caller.room}; heard {caller.heard()}",
+    )
     return caller
 
 
