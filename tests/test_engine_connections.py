@@ -18,9 +18,11 @@ from pipecat.frames.frames import (
 from pipecat.tests.utils import SleepFrame, run_test
 
 from engines import tone
+from processors.engine_error_observer import EngineErrorObserver
 from services.chatterbox_tts import ChatterboxTTSService
 from tests.test_cerebras_llm import ask, llm, reply_of
 from tests.test_chatterbox_tts import TEXT, audio_of, tts
+from tests.test_engine_metrics import Counts
 from tests.test_voxtral_stt import segmented, transcripts, utterance
 
 pytestmark = pytest.mark.unit
@@ -46,7 +48,7 @@ async def test_a_turns_first_sentence_finds_a_connection_opened_while_the_llm_th
         SleepFrame(0.5),  # the STT's final transcript and the LLM's first tokens
         TTSSpeakFrame(TEXT),
     ]
-    down, up = await run_test(service, frames_to_send=frames)
+    down, _ = await run_test(service, frames_to_send=frames)
     audio, rate = audio_of(down)
     assert tone.decode(audio, rate) == tone.code("Hello.") + tone.code(TEXT)
     first, second = engines.chatterbox.log.of_kind("speech")
@@ -77,16 +79,19 @@ async def test_after_a_barge_in_the_next_reply_finds_a_connection_opened_while_t
 
 
 async def test_a_sentence_sent_as_the_server_closes_its_connection_is_asked_again(engines, http):
+    await run_test(tts(engines, http), frames_to_send=[TTSSpeakFrame("Hello."), SleepFrame(0.2)])
+    engines.chatterbox.faults.close_kept_alive = 1
+    counts = Counts()
     down, up = await run_test(
         tts(engines, http),
-        frames_to_send=[TTSSpeakFrame("Hello."), SleepFrame(0.2)],
+        frames_to_send=[TTSSpeakFrame(TEXT)],
+        observers=[EngineErrorObserver()],
     )
-    engines.chatterbox.faults.close_kept_alive = 1
-    down, up = await run_test(tts(engines, http), frames_to_send=[TTSSpeakFrame(TEXT)])
     audio, rate = audio_of(down)
     assert tone.decode(audio, rate) == tone.code(TEXT)
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     assert engines.chatterbox.faults.close_kept_alive == 0, "the request did cross a close"
+    assert counts.moved() == {("retries", "tts", "connection"): 1}, "one retry, no error"
 
 
 async def test_an_utterance_is_uploaded_on_a_connection_opened_as_the_user_began(engines, http):
@@ -95,7 +100,7 @@ async def test_an_utterance_is_uploaded_on_a_connection_opened_as_the_user_began
     started, *speech = utterance(0.4)
     # The frames come at once; the user takes a while to say them.
     frames = [*utterance(0.4), LONGER_THAN_IDLE_CLOSE, started, SleepFrame(0.4), *speech]
-    down, up = await run_test(
+    down, _ = await run_test(
         segmented(engines, http, idle_close_s=IDLE_CLOSE_S), frames_to_send=frames
     )
     assert transcripts(down) == ["good morning", "what time is it"]

@@ -68,19 +68,6 @@ async def test_llm_hang_counts_one_timeout_retry_then_one_timeout_error(engines,
     assert counts.moved() == {("retries", "llm", "timeout"): 1, ("errors", "llm", "timeout"): 1}
 
 
-async def test_a_tts_request_resent_on_a_new_connection_counts_one_retry_and_no_error(
-    engines, http, counts
-):
-    await run_test(tts(engines, http), frames_to_send=[TTSSpeakFrame("Hello.")])
-    engines.chatterbox.faults.close_kept_alive = 1
-    await run_test(
-        tts(engines, http),
-        frames_to_send=[TTSSpeakFrame("Hello there")],
-        observers=[EngineErrorObserver()],
-    )
-    assert counts.moved() == {("retries", "tts", "connection"): 1}
-
-
 @pytest.mark.parametrize(
     ("fault", "kind"), [({"hang": True}, "timeout"), ({"statuses": [503]}, "status")]
 )
