@@ -82,6 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--turns", type=int, default=9, help="turns per latency scenario")
     parser.add_argument("--concurrency", type=counts, default=counts("1,2,5,10,15,20,30"))
     parser.add_argument("--conversation-turns", type=int, default=3, help="questions per room")
+    parser.add_argument(
+        "--level-turns",
+        type=int,
+        default=20,
+        help="fewest questions per concurrency level in all (rooms ask more to reach it)",
+    )
     parser.add_argument("--burst", type=counts, default=counts("1,5,10"))
     parser.add_argument("--burst-repeat", type=int, default=1, help="bursts per size, pooled")
     parser.add_argument(
@@ -119,7 +125,13 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         SCENARIOS["(b) engines at 150/150/150 ms"].apply(bench.stack.engines)
         if "concurrency" in ran:
             await concurrency(
-                bench, said, args.concurrency, args.conversation_turns, results, args.settle_s
+                bench,
+                said,
+                args.concurrency,
+                args.conversation_turns,
+                results,
+                args.settle_s,
+                args.level_turns,
             )
         if "burst" in ran:
             await burst(bench, args.burst, results, args.settle_s, args.burst_repeat)
@@ -135,6 +147,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "quick": args.quick,
             "turns": args.turns,
             "conversation_turns": args.conversation_turns,
+            "level_turns": args.level_turns,
             "concurrency_levels": args.concurrency,
             "burst_levels": args.burst,
             "burst_repeat": args.burst_repeat,
@@ -155,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
     args.turn_taking_systems = TURN_TAKING_SYSTEMS
     if args.quick:
         args.turns, args.concurrency, args.conversation_turns, args.burst = 1, [1, 2], 1, [1, 2]
+        args.level_turns = 1
         args.rounds, args.turn_taking_systems = 1, QUICK_TURN_TAKING_SYSTEMS
         # Its figures only have to exist: a burst may find a warm pool still refilling.
         args.settle_s = 1

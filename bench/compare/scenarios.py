@@ -180,6 +180,15 @@ async def latency_and_barge_in(
             await listener.leave()
 
 
+def questions_per_room(rooms: int, turns: int, level_turns: int) -> int:
+    """Questions each of `rooms` asks: `turns`, or more for `level_turns` in all.
+
+    A p95 over a handful of turns is their slowest: one room's three questions against
+    ten rooms' thirty would compare a maximum with a percentile.
+    """
+    return max(turns, -(-level_turns // rooms))
+
+
 async def _converse(listener: Listener, question: bytes, turns: int) -> list[float | None]:
     return [await turn(listener, question) for _ in range(turns)]
 
@@ -191,10 +200,13 @@ async def concurrency(
     turns: int,
     results: Results,
     settle_s: float,
+    level_turns: int = 1,
 ) -> None:
     """`n` rooms at once on each system, `turns` questions each; latency and cost per room.
 
-    Between levels, `settle_s` lets the bots leave and the warm pools refill.
+    Each level asks at least `level_turns` questions in all (`questions_per_room`), so
+    every level's p95 comes from as many turns as one room's does. Between levels,
+    `settle_s` lets the bots leave and the warm pools refill.
     """
     sfu = bench.stack.livekit.process.pid
     for n in levels:
@@ -207,7 +219,8 @@ async def concurrency(
             started = time.monotonic()
             bots.start(started)
             server.start(started)
-            talks = asyncio.gather(*(_converse(li, speech.question, turns) for li in listeners))
+            asks = questions_per_room(n, turns, level_turns)
+            talks = asyncio.gather(*(_converse(li, speech.question, asks) for li in listeners))
             while not talks.done():
                 bots.sample()
                 await asyncio.wait([talks], timeout=1.0)
