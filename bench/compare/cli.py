@@ -88,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=20,
         help="fewest questions per concurrency level in all (rooms ask more to reach it)",
     )
+    parser.add_argument(
+        "--stagger-s",
+        type=float,
+        default=0.0,
+        help="spread the rooms' first questions over this long (0: all at once, the worst case)",
+    )
     parser.add_argument("--burst", type=counts, default=counts("1,5,10"))
     parser.add_argument("--burst-repeat", type=int, default=1, help="bursts per size, pooled")
     parser.add_argument(
@@ -132,6 +138,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 results,
                 args.settle_s,
                 args.level_turns,
+                args.stagger_s,
             )
         if "burst" in ran:
             await burst(bench, args.burst, results, args.settle_s, args.burst_repeat)
@@ -148,6 +155,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "turns": args.turns,
             "conversation_turns": args.conversation_turns,
             "level_turns": args.level_turns,
+            "stagger_s": args.stagger_s,
             "concurrency_levels": args.concurrency,
             "burst_levels": args.burst,
             "burst_repeat": args.burst_repeat,

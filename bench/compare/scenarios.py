@@ -189,7 +189,10 @@ def questions_per_room(rooms: int, turns: int, level_turns: int) -> int:
     return max(turns, -(-level_turns // rooms))
 
 
-async def _converse(listener: Listener, question: bytes, turns: int) -> list[float | None]:
+async def _converse(
+    listener: Listener, question: bytes, turns: int, after_s: float
+) -> list[float | None]:
+    await asyncio.sleep(after_s)
     return [await turn(listener, question) for _ in range(turns)]
 
 
@@ -201,12 +204,16 @@ async def concurrency(
     results: Results,
     settle_s: float,
     level_turns: int = 1,
+    stagger_s: float = 0.0,
 ) -> None:
     """`n` rooms at once on each system, `turns` questions each; latency and cost per room.
 
     Each level asks at least `level_turns` questions in all (`questions_per_room`), so
     every level's p95 comes from as many turns as one room's does. Between levels,
-    `settle_s` lets the bots leave and the warm pools refill.
+    `settle_s` lets the bots leave and the warm pools refill. With `stagger_s` 0 every
+    room asks at the same moment, so every bot's turn lands on the others' (the worst
+    case); otherwise room i starts `i * stagger_s / n` later, spreading the turns evenly
+    over `stagger_s`, as callers who do not talk in step would be.
     """
     sfu = bench.stack.livekit.process.pid
     for n in levels:
@@ -220,7 +227,12 @@ async def concurrency(
             bots.start(started)
             server.start(started)
             asks = questions_per_room(n, turns, level_turns)
-            talks = asyncio.gather(*(_converse(li, speech.question, asks) for li in listeners))
+            talks = asyncio.gather(
+                *(
+                    _converse(li, speech.question, asks, i * stagger_s / len(listeners))
+                    for i, li in enumerate(listeners)
+                )
+            )
             while not talks.done():
                 bots.sample()
                 await asyncio.wait([talks], timeout=1.0)
