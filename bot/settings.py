@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
     admin_token: Annotated[SecretStr, Field(min_length=16)] | None = None
     max_concurrent_sessions: Annotated[int, Field(ge=1, le=1000)] = 10
+    # Refuse new sessions while the machine's CPUs were busier than this share over the
+    # last CPU_BUSY_WINDOW_S (process backend: the bots run here); 0 never refuses.
+    max_cpu_busy: Annotated[float, Field(ge=0, le=1)] = 0.0
+    cpu_busy_window_s: Annotated[float, Field(ge=2, le=300)] = 10.0
     bot_command: Annotated[str, Field(min_length=1)] = "python -m bot"
     bot_warm_pool: Annotated[int, Field(ge=0, le=20)] = 1
     # Fork bots from a zygote that has imported everything (`bot/fork_server.py`);
@@ -294,6 +298,8 @@ SERVER_ONLY_FIELDS = frozenset(
         "token_ttl_seconds",
         "admin_token",
         "max_concurrent_sessions",
+        "max_cpu_busy",
+        "cpu_busy_window_s",
         "bot_command",
         "session_backend",
         "session_server_url",

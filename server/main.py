@@ -1,5 +1,7 @@
 """Builds the FastAPI app: middleware, routers, the built client, the session lifecycle."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +14,7 @@ from bot.settings import Settings
 from server.body_limit import BodySizeLimit
 from server.bot_backend import BotBackend
 from server.connect_outcomes import ConnectOutcomes
+from server.cpu_busy import CpuBusy
 from server.dispatch_backend import DispatchBackend
 from server.errors import install_error_handlers
 from server.process_backend import ProcessBackend
@@ -28,16 +31,25 @@ def create_app(settings: Settings) -> FastAPI:
     """The session server for `settings`; its bots stop when the app shuts down."""
     server_metrics = ServerMetrics()
     backend: BotBackend
+    cpu: CpuBusy | None = None
     if settings.session_backend == "dispatch":
         backend = dispatch = DispatchBackend(settings)
     else:
         backend, dispatch = ProcessBackend(settings, server_metrics), None
-    session_manager = SessionManager(settings, backend, server_metrics)
+        if settings.max_cpu_busy > 0:
+            # Only bots of its own run on this machine; worker hosts report their load.
+            cpu = CpuBusy(settings.cpu_busy_window_s)
+    session_manager = SessionManager(settings, backend, server_metrics, cpu)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await session_manager.start()
+        sampling = asyncio.create_task(cpu.run()) if cpu else None
         yield
+        if sampling:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
         logger.info("Shutting down: stopping every bot")
         await session_manager.shutdown()
         server_metrics.close()

@@ -77,6 +77,8 @@ class Readiness(BaseModel):
     ready: bool
     sessions: int
     max_sessions: int
+    # The CPUs' busy share over CPU_BUSY_WINDOW_S, when MAX_CPU_BUSY is set.
+    cpu_busy: float | None = None
 
 
 class ErrorBody(BaseModel):

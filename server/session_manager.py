@@ -19,6 +19,7 @@ from loguru import logger
 from bot.launch import Assignment
 from bot.settings import Settings
 from server.bot_backend import BotBackend, BotHandle
+from server.cpu_busy import CpuBusy
 from server.server_metrics import ServerMetrics
 
 CAPACITY_RETRY_AFTER_S = 10
@@ -30,6 +31,10 @@ class RoomBusy(Exception):
 
 class AtCapacity(Exception):
     """Every bot slot is taken."""
+
+
+class MachineBusy(Exception):
+    """The machine's CPUs are too busy for another conversation (`MAX_CPU_BUSY`)."""
 
 
 class ShuttingDown(Exception):
@@ -61,8 +66,15 @@ class Session:
 class SessionManager:
     """Starts, tracks and stops the bots, one per room."""
 
-    def __init__(self, settings: Settings, backend: BotBackend, metrics: ServerMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: BotBackend,
+        metrics: ServerMetrics,
+        cpu: CpuBusy | None = None,
+    ) -> None:
         self._settings = settings
+        self._cpu = cpu
         self._backend = backend
         self._metrics = metrics
         self._sessions: dict[str, Session] = {}
@@ -73,7 +85,19 @@ class SessionManager:
     @property
     def has_capacity(self) -> bool:
         """Whether a new session could start now."""
-        return self._accepting and len(self._sessions) < self._settings.max_concurrent_sessions
+        full = len(self._sessions) >= self._settings.max_concurrent_sessions
+        return self._accepting and not full and not self.machine_busy
+
+    @property
+    def cpu_busy(self) -> float | None:
+        """The CPUs' busy share lately, when measured (`MAX_CPU_BUSY` set)."""
+        return self._cpu.fraction if self._cpu else None
+
+    @property
+    def machine_busy(self) -> bool:
+        """Whether the CPUs were busier than `MAX_CPU_BUSY` lately (never when it is 0)."""
+        busy, limit = self.cpu_busy, self._settings.max_cpu_busy
+        return limit > 0 and busy is not None and busy > limit
 
     def sessions(self) -> list[Session]:
         """Every live session, oldest first."""
@@ -100,6 +124,7 @@ class SessionManager:
         Raises:
             RoomBusy: the room's conversation belongs to another identity.
             AtCapacity: every slot is taken.
+            MachineBusy: the CPUs are too busy for another conversation.
             ShuttingDown: the server is stopping.
             BotStartFailed: the bot could not be started.
         """
@@ -112,6 +137,8 @@ class SessionManager:
             return existing
         if len(self._sessions) >= self._settings.max_concurrent_sessions:
             raise AtCapacity
+        if self.machine_busy:
+            raise MachineBusy
         session = Session(room=room, identity=identity)
         # Claimed before the first await, so a concurrent call sees the room as taken.
         self._sessions[room] = session

@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from bot.launch import env_value
 from bot.settings import Settings
+from server.cpu_busy import CpuBusy
 from server.process_backend import ProcessBackend
 from server.server_metrics import ServerMetrics
 from server.session_manager import SessionManager
@@ -448,3 +449,38 @@ def test_a_real_bot_ignores_the_servers_dotenv_and_reports_unreachable_livekit(
     assert failures[0].endswith("(LIVEKIT_CONNECT_TIMEOUT_S=2) (livekit_unreachable)")
     assert not any("CHATTERBOX_TEMPERATURE" in r["message"] for r in ours)
     assert elapsed < 60 / 2, "freed by the report, not by BOT_START_TIMEOUT_S"
+
+
+def test_a_machine_too_busy_for_another_conversation_says_so(
+    api: ApiFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With MAX_CPU_BUSY set, a new room is refused while the CPUs are busier than it.
+
+    A conversation already under way still rejoins (a page reload), and the room is
+    refused no longer once the CPUs have room again.
+    """
+    share = [0.5]
+    monkeypatch.setattr(CpuBusy, "fraction", property(lambda _: share[0]))
+    client = api(admin_token=ADMIN_TOKEN, max_cpu_busy=0.8)
+    first = client.post("/connect", json={"room": "den", "identity": "ada"})
+    assert first.status_code == 200, first.text
+    assert client.get("/ready").json()["cpu_busy"] == 0.5
+    share[0] = 0.93
+    refused = client.post("/connect")
+    assert refused.status_code == 503
+    assert refused.json()["reason"] == "machine_busy"
+    assert "busy" in refused.json()["detail"] and int(refused.headers["Retry-After"]) > 0
+    ready = client.get("/ready")
+    assert ready.status_code == 503 and ready.json()["cpu_busy"] == 0.93
+    rejoined = client.post("/connect", json={"room": "den", "identity": "ada"})
+    assert rejoined.json()["session_id"] == first.json()["session_id"]
+    assert len(pids(client)) == 1
+    share[0] = 0.6
+    assert client.post("/connect").status_code == 200
+    assert len(pids(client)) == 2
+
+
+def test_without_max_cpu_busy_the_cpus_are_not_even_read(api: ApiFactory) -> None:
+    client = api(max_concurrent_sessions=2)
+    assert "cpu_busy" not in client.get("/ready").json()
+    assert client.post("/connect").status_code == 200

@@ -12,6 +12,7 @@ from server.session_manager import (
     CAPACITY_RETRY_AFTER_S,
     AtCapacity,
     BotStartFailed,
+    MachineBusy,
     RoomBusy,
     ShuttingDown,
 )
@@ -57,6 +58,14 @@ async def connect(
             "at_capacity",
             f"all voice agents are busy ({settings.max_concurrent_sessions} of "
             f"{settings.max_concurrent_sessions} in use); try again in {CAPACITY_RETRY_AFTER_S}s",
+            headers=_RETRY,
+        ) from None
+    except MachineBusy:
+        raise ApiError(
+            503,
+            "machine_busy",
+            f"all voice agents are busy (their machine is fully loaded); try again in "
+            f"{CAPACITY_RETRY_AFTER_S}s",
             headers=_RETRY,
         ) from None
     except ShuttingDown:

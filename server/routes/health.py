@@ -18,14 +18,18 @@ async def health() -> Health:
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 async def ready(settings: SettingsDep, sessions: SessionsDep) -> JSONResponse:
-    """200 while a new session could start now; 503 when full or shutting down."""
+    """200 while a new session could start now; 503 when full, too busy or shutting down."""
+    busy = sessions.cpu_busy
     body = Readiness(
         ready=sessions.has_capacity,
         sessions=len(sessions.sessions()),
         max_sessions=settings.max_concurrent_sessions,
+        cpu_busy=None if busy is None else round(busy, 3),
     )
     if body.ready:
-        return JSONResponse(body.model_dump())
+        return JSONResponse(body.model_dump(exclude_none=True))
     return JSONResponse(
-        body.model_dump(), status_code=503, headers={"Retry-After": str(CAPACITY_RETRY_AFTER_S)}
+        body.model_dump(exclude_none=True),
+        status_code=503,
+        headers={"Retry-After": str(CAPACITY_RETRY_AFTER_S)},
     )
