@@ -7,11 +7,12 @@ adding one is an import and an entry in `COMMANDS`.
 import argparse
 from types import ModuleType
 
-from bench import cost, shared_process, soak
+from bench import arrivals, cost, shared_process, soak
 from bench.compare import cli as compare
 from bot.process_exit import exit_now
 
 COMMANDS: dict[str, ModuleType] = {
+    "arrivals": arrivals,
     "compare": compare,
     "cost": cost,
     "shared-process": shared_process,
