@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import aiohttp
-import numpy as np
 
 from bench.compare.cli import SCENARIOS
 from bench.compare.scenarios import join, turn
 from bench.compare.systems import System, _connect
 from bench.listener.run import QUESTION, REPLY, TRANSCRIPT
 from bench.speech import speech
+from bench.stats import percentile
 from tests.stack import start_stack
 
 SUMMARY = "callers arriving one by one, with and without MAX_CPU_BUSY: who is served, how fast"
@@ -57,12 +57,12 @@ class Arrivals:
             "failed_turns": len(self.turns) - len(heard),
             "p50_p95_ms": _p50_p95(heard),
             "first_caller_p50_p95_ms": _p50_p95(first),
-            "p50_by_time": {at: round(float(np.percentile(v, 50))) for at, v in buckets.items()},
+            "p50_by_time": {at: round(percentile(v, 50)) for at, v in buckets.items()},
         }
 
 
 def _p50_p95(values: list[float]) -> list[float] | None:
-    return [round(float(np.percentile(values, q))) for q in (50, 95)] if values else None
+    return [round(percentile(values, q)) for q in (50, 95)] if values else None
 
 
 async def arrivals(max_cpu_busy: float, callers: int, every_s: float, questions: int) -> Arrivals:
@@ -133,14 +133,18 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(arrivals(limit, args.callers, args.every_s, args.questions))
         for limit in args.max_cpu_busy
     ]
-    for one in runs:
-        print(json.dumps(one.summary()))
+    summaries = [one.summary() for one in runs]
+    for summary in summaries:
+        print(json.dumps(summary))
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{args.date}-arrivals.json"
     options = {k: v for k, v in vars(args).items() if k not in ("out", "command")}
     results = {
         "options": options,
-        "runs": [{"summary": one.summary(), **asdict(one)} for one in runs],
+        "runs": [
+            {"summary": summary, **asdict(one)}
+            for summary, one in zip(summaries, runs, strict=True)
+        ],
     }
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {path}")
