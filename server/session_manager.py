@@ -85,8 +85,11 @@ class SessionManager:
     @property
     def has_capacity(self) -> bool:
         """Whether a new session could start now."""
-        full = len(self._sessions) >= self._settings.max_concurrent_sessions
-        return self._accepting and not full and not self.machine_busy
+        return self._accepting and not self._full and not self.machine_busy
+
+    @property
+    def _full(self) -> bool:
+        return len(self._sessions) >= self._settings.max_concurrent_sessions
 
     @property
     def cpu_busy(self) -> float | None:
@@ -135,7 +138,7 @@ class SessionManager:
             if existing.identity != identity:
                 raise RoomBusy
             return existing
-        if len(self._sessions) >= self._settings.max_concurrent_sessions:
+        if self._full:
             raise AtCapacity
         if self.machine_busy:
             raise MachineBusy
